@@ -1,0 +1,72 @@
+# nomadic.qemu: set-up, demo and tests on a Debian/Ubuntu machine (root or sudo).
+#
+#   make demo   install what is needed, build the test guests, show the collection at work
+#   make test   install what is needed, run ansible-test sanity, units and integration
+#
+# Both are safe to re-run: installs are skipped when already done.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages: QEMU itself, and what the guest builder needs.
+APT_PACKAGES := qemu-system-x86 qemu-utils xorriso cpio dpkg-dev shellcheck python3-venv
+# The newest Python that runs the newest ansible-core (2.20+ needs 3.12+).
+PYTHON ?= $(shell for v in 3.13 3.12; do \
+	  for p in python$$v /root/.pyenv/versions/$$v*/bin/python$$v $$HOME/.pyenv/versions/$$v*/bin/python$$v; do \
+	    command -v $$p >/dev/null 2>&1 && { command -v $$p; exit 0; }; done; done)
+COLLECTIONS_DIR := $(CURDIR)/.ansible/collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
+
+.PHONY: help deps apt venv guests demo test sanity units integration clean
+
+help:
+	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
+
+deps: apt venv
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:" $$missing; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "Debian packages present: $(APT_PACKAGES)"; fi; \
+	[ -n "$$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit)" ] || $(SUDO) apt-get update -qq
+
+venv: $(VENV)/.installed $(COLLECTIONS_DIR)/ansible_collections/nomadic/qemu
+
+$(VENV)/.installed: requirements.txt
+	@if [ -z "$(PYTHON)" ]; then echo "No Python 3.12 or 3.13 found: ansible-core 2.21 needs one (set PYTHON=/path/to/python3.12)." >&2; exit 1; fi
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(COLLECTIONS_DIR)/ansible_collections/nomadic/qemu:
+	mkdir -p $(dir $@)
+	ln -sfn $(CURDIR) $@
+
+guests: deps
+	$(VENV)/bin/python tests/guests/build.py
+
+demo: deps
+	$(VENV)/bin/ansible-playbook hack/demo.yml
+
+sanity: deps
+	hack/ansible-test sanity
+
+units: deps
+	hack/ansible-test units
+
+integration: deps
+	hack/ansible-test integration $(TARGETS)
+
+test: deps
+	hack/ansible-test sanity
+	hack/ansible-test units
+	hack/ansible-test integration $(TARGETS)
+
+clean:
+	rm -rf $(VENV) .ansible tests/output
