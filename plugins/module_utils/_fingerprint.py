@@ -1,0 +1,421 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""Find QEMU on a host and describe it the way Nomad's qemu driver fingerprint does.
+
+Nothing here needs Ansible. The pieces outside Python are parameters: the PATH to search,
+the command runner, and the KVM device path, so that tests can drive every branch.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+import signal
+import stat
+import subprocess
+import threading
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._version import parse_qemu_version
+
+BINARY_PREFIX = 'qemu-system-'
+DEFAULT_EMULATOR = 'x86_64'
+DEFAULT_TIMEOUT = 10
+DEFAULT_KVM_DEVICE = '/dev/kvm'
+
+HEALTH_HEALTHY = 'healthy'
+HEALTH_UNDETECTED = 'undetected'
+# Nomad's drivers.DriverHealthy
+HEALTHY_DESCRIPTION = 'Healthy'
+KVM_USABLE = 'usable'
+KVM_NOT_CHECKED = 'not checked'
+
+# Nomad's node attribute names
+ATTR_DRIVER = 'driver.qemu'
+ATTR_VERSION = 'driver.qemu.version'
+ATTR_EMULATORS = 'driver.qemu.emulators'
+
+# <linux/kvm.h>: _IO(KVMIO, 0x00) and _IO(KVMIO, 0x01) with KVMIO = 0xAE
+KVM_GET_API_VERSION = 0xAE00
+KVM_CREATE_VM = 0xAE01
+KVM_API_VERSION = 12
+
+EXCERPT_LENGTH = 200
+
+_EMULATOR_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_-]*$')
+
+
+class FingerprintError(ValueError):
+    """An option value that cannot work; the message names the option and the fix."""
+
+
+def excerpt(text, length=EXCERPT_LENGTH):
+    """Collapse whitespace and cut ``text`` so it fits in a one-line description."""
+    flat = ' '.join((text or '').split())
+    if len(flat) > length:
+        flat = flat[:length] + '...'
+    return flat
+
+
+def normalize_emulator(emulator):
+    """Return the architecture part of ``emulator``; ``qemu-system-aarch64`` gives ``aarch64``."""
+    if emulator is None:
+        return DEFAULT_EMULATOR
+    name = emulator.strip()
+    if name.startswith(BINARY_PREFIX):
+        name = name[len(BINARY_PREFIX):]
+    if not _EMULATOR_RE.match(name):
+        raise FingerprintError(
+            'emulator {0!r} is not an emulator name; use the part after {1} in the binary name, '
+            'such as x86_64 or aarch64, or set binary to the absolute path of the emulator'.format(emulator, BINARY_PREFIX))
+    return name
+
+
+def emulator_from_binary(path):
+    """Return ``aarch64`` for ``/usr/bin/qemu-system-aarch64``, None for names without the prefix."""
+    name = os.path.basename(path)
+    if name.startswith(BINARY_PREFIX):
+        suffix = name[len(BINARY_PREFIX):]
+        if _EMULATOR_RE.match(suffix):
+            return suffix
+    return None
+
+
+def _seconds(value):
+    return '{0} second{1}'.format(value, '' if value == 1 else 's')
+
+
+def _path_dirs(search_path):
+    # Empty entries mean "current directory" to a shell; a module's working directory is
+    # arbitrary, so they are skipped rather than searched.
+    return [entry for entry in (search_path or '').split(os.pathsep) if entry]
+
+
+def _is_executable_file(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and os.access(path, os.X_OK)
+
+
+def find_on_path(name, search_path):
+    """Look ``name`` up on ``search_path`` like a shell does.
+
+    Returns ``(path, None)`` for the first executable regular file, else
+    ``(None, path_of_first_non_executable_candidate_or_None)``.
+    """
+    non_executable = None
+    for directory in _path_dirs(search_path):
+        candidate = os.path.join(directory, name)
+        if _is_executable_file(candidate):
+            return candidate, None
+        if non_executable is None and os.path.lexists(candidate):
+            non_executable = candidate
+    return None, non_executable
+
+
+def list_emulators(search_path):
+    """Return the sorted architectures of every ``qemu-system-*`` executable on ``search_path``."""
+    found = set()
+    for directory in _path_dirs(search_path):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            suffix = emulator_from_binary(name)
+            if suffix is not None and _is_executable_file(os.path.join(directory, name)):
+                found.add(suffix)
+    return sorted(found)
+
+
+def run_with_timeout(argv, timeout):
+    """Run ``argv`` without a shell, return ``(rc, stdout, stderr)`` as text.
+
+    This is the runner for use without Ansible; modules pass ``module_runner(module)``.
+    Raises ``TimeoutError`` when the command runs longer than ``timeout`` seconds (the
+    whole process group is killed first) and ``OSError`` when it cannot be started.
+    """
+    # AnsibleModule.run_command has no timeout and needs a module; this runner serves
+    # callers that have neither, so it uses subprocess directly.
+    with subprocess.Popen(  # pylint: disable=ansible-bad-function
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            close_fds=True, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.communicate()
+            raise TimeoutError('{0} did not finish within {1}'.format(argv[0], _seconds(timeout))) from None
+    return proc.returncode, out.decode('utf-8', errors='replace'), err.decode('utf-8', errors='replace')
+
+
+def _descendants(pid):
+    """Return the pids of all descendants of ``pid`` (Linux /proc; empty elsewhere)."""
+    try:
+        with open('/proc/{0}/task/{0}/children'.format(pid)) as children:
+            kids = [int(kid) for kid in children.read().split()]
+    except (OSError, ValueError):
+        return []
+    result = []
+    for kid in kids:
+        result.append(kid)
+        result.extend(_descendants(kid))
+    return result
+
+
+def module_runner(module):
+    """Return a runner built on ``module.run_command`` that kills the command after ``timeout``.
+
+    Uses only ``module.run_command``.
+    """
+    def run(argv, timeout):
+        state = {'timed_out': False}
+        timers = []
+
+        def kill(proc):
+            if proc.poll() is None:
+                state['timed_out'] = True
+                # run_command starts the command in our own process group, so the group
+                # cannot be killed; take the descendants (a wrapper script's children) too.
+                descendants = _descendants(proc.pid)
+                proc.kill()
+                for pid in descendants:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+
+        def start_timer(proc):
+            timer = threading.Timer(timeout, kill, (proc,))
+            timer.daemon = True
+            timers.append(timer)
+            timer.start()
+
+        try:
+            rc, out, err = module.run_command(
+                argv, before_communicate_callback=start_timer, handle_exceptions=False,
+                expand_user_and_vars=False, errors='replace')
+        finally:
+            for timer in timers:
+                timer.cancel()
+        if state['timed_out']:
+            raise TimeoutError('{0} did not finish within {1}'.format(argv[0], _seconds(timeout)))
+        return rc, out, err
+
+    return run
+
+
+def _errno_text(exc):
+    if exc.errno is None:
+        return str(exc)
+    name = errno.errorcode.get(exc.errno, str(exc.errno))
+    return '{0} ({1})'.format(name, os.strerror(exc.errno))
+
+
+def check_kvm(device=DEFAULT_KVM_DEVICE, opener=os.open, ioctl=fcntl.ioctl, closer=os.close):
+    """Check that KVM can really be used: open ``device`` read-write and create a VM.
+
+    Returns ``(usable, description)``; ``description`` is ``usable`` or says why not.
+    ``opener``, ``ioctl`` and ``closer`` default to the real system calls.
+    """
+    try:
+        fd = opener(device, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False, (
+                '{0} does not exist; load the kvm_intel or kvm_amd kernel module and enable hardware '
+                'virtualization in the firmware (or nested virtualization for a virtual machine)'.format(device))
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return False, (
+                'permission denied opening {0} read-write; run as root or add the user to the group '
+                'that owns {0} (usually kvm)'.format(device))
+        return False, 'cannot open {0} read-write: {1}'.format(device, _errno_text(exc))
+    try:
+        try:
+            api_version = ioctl(fd, KVM_GET_API_VERSION, 0)
+        except OSError as exc:
+            return False, 'KVM_GET_API_VERSION on {0} failed: {1}; {0} is not a KVM device'.format(device, _errno_text(exc))
+        if api_version != KVM_API_VERSION:
+            return False, '{0} reports KVM API version {1}, expected {2}'.format(device, api_version, KVM_API_VERSION)
+        try:
+            vm_fd = ioctl(fd, KVM_CREATE_VM, 0)
+        except OSError as exc:
+            hint = ''
+            if exc.errno == errno.EBUSY:
+                hint = '; another hypervisor may hold the virtualization extensions'
+            return False, 'KVM_CREATE_VM on {0} failed: {1}{2}'.format(device, _errno_text(exc), hint)
+        closer(vm_fd)
+    finally:
+        closer(fd)
+    return True, KVM_USABLE
+
+
+class Fingerprint:
+    """The result of a fingerprint: what Nomad reports plus the KVM check."""
+
+    def __init__(self, health, health_description, binary=None, version=None, emulators=None,
+                 kvm=None, kvm_description=None):
+        self.health = health
+        self.health_description = health_description
+        self.binary = binary
+        self.version = version
+        self.emulators = list(emulators or [])
+        self.kvm = kvm
+        self.kvm_description = kvm_description
+
+    @property
+    def detected(self):
+        return self.health == HEALTH_HEALTHY
+
+    def attributes(self):
+        """Return Nomad's node attributes with the string values Nomad sets; empty when undetected."""
+        if not self.detected:
+            return {}
+        attributes = {
+            ATTR_DRIVER: 'true',
+            ATTR_VERSION: self.version,
+        }
+        if self.emulators:
+            attributes[ATTR_EMULATORS] = ','.join(self.emulators)
+        return attributes
+
+    def facts(self):
+        """Return the ``driver_qemu*`` facts."""
+        return {
+            'driver_qemu': self.detected,
+            'driver_qemu_version': self.version,
+            'driver_qemu_binary': self.binary,
+            'driver_qemu_emulators': list(self.emulators),
+            'driver_qemu_kvm': self.kvm,
+            'driver_qemu_kvm_description': self.kvm_description,
+            'driver_qemu_health': self.health,
+            'driver_qemu_health_description': self.health_description,
+            'driver_qemu_attributes': self.attributes(),
+        }
+
+
+class Fingerprinter:
+    """Find a QEMU system emulator, read its version and check KVM.
+
+    ``emulator`` names the architecture (``x86_64``, or ``qemu-system-x86_64``) looked up on
+    ``search_path``; an explicit ``binary`` (absolute path) takes precedence over it.
+    ``runner(argv, timeout)`` returns ``(rc, stdout, stderr)``, raises ``TimeoutError``
+    on timeout and ``OSError`` when the command cannot start.
+    ``kvm_device=None`` skips the KVM check.
+
+    Raises ``FingerprintError`` for option values that cannot work; a missing or broken
+    QEMU is never an error, it gives the health ``undetected`` with the reason.
+    """
+
+    def __init__(self, emulator=DEFAULT_EMULATOR, binary=None, search_path=None, runner=None,
+                 timeout=DEFAULT_TIMEOUT, kvm_device=DEFAULT_KVM_DEVICE, kvm_checker=check_kvm):
+        self.emulator = normalize_emulator(emulator)
+        if binary is not None and not os.path.isabs(binary):
+            raise FingerprintError(
+                'binary {0!r} is not an absolute path; set binary to the full path of the emulator, '
+                'or use emulator={1} to search PATH for {2}{1}'.format(
+                    binary, emulator_from_binary(binary) or 'x86_64', BINARY_PREFIX))
+        self.binary = binary
+        if timeout is None or timeout <= 0:
+            raise FingerprintError(
+                'timeout must be a positive number of seconds, got {0!r}; the default is {1}'.format(timeout, DEFAULT_TIMEOUT))
+        self.timeout = timeout
+        self.search_path = os.environ.get('PATH', os.defpath) if search_path is None else search_path
+        self.runner = runner or run_with_timeout
+        self.kvm_device = kvm_device
+        self.kvm_checker = kvm_checker
+
+    @property
+    def binary_name(self):
+        return BINARY_PREFIX + self.emulator
+
+    def emulators(self):
+        found = set(list_emulators(self.search_path))
+        if self.binary is not None:
+            own = emulator_from_binary(self.binary)
+            if own is not None and _is_executable_file(self.binary):
+                found.add(own)
+        return sorted(found)
+
+    def locate(self, emulators):
+        """Return ``(binary, None)`` or ``(None, why_not)``."""
+        if self.binary is not None:
+            return self._check_binary(self.binary)
+        found, non_executable = find_on_path(self.binary_name, self.search_path)
+        if found is not None:
+            return found, None
+        if non_executable is not None:
+            return None, (
+                '{0} found at {1} but it is not executable; make it executable or set binary to the '
+                'absolute path of a working emulator'.format(self.binary_name, non_executable))
+        where = self.search_path if _path_dirs(self.search_path) else 'PATH is empty'
+        others = ', '.join(emulators)
+        if others:
+            return None, (
+                '{0} not found on PATH ({1}); set emulator to one of the emulators found ({2}), '
+                'install QEMU for {3}, or set binary to its absolute path'.format(self.binary_name, where, others, self.emulator))
+        return None, (
+            '{0} not found on PATH ({1}); install QEMU or set binary to the absolute path of the emulator'.format(
+                self.binary_name, where))
+
+    @staticmethod
+    def _check_binary(path):
+        if not os.path.exists(path):
+            return None, "binary '{0}' does not exist; install QEMU or correct binary".format(path)
+        if not os.path.isfile(path):
+            return None, "binary '{0}' is not a regular file; set binary to the emulator executable".format(path)
+        if not os.access(path, os.X_OK):
+            return None, "binary '{0}' is not executable; make it executable or correct binary".format(path)
+        return path, None
+
+    def read_version(self, binary):
+        """Return ``(version, None)`` or ``(None, why_not)`` from ``<binary> --version``."""
+        command = "'{0} --version'".format(binary)
+        try:
+            rc, out, err = self.runner([binary, '--version'], self.timeout)
+        except TimeoutError:
+            return None, '{0} timed out after {1}; check the binary by hand or raise timeout'.format(command, _seconds(self.timeout))
+        except OSError as exc:
+            return None, 'could not run {0}: {1}'.format(command, _errno_text(exc))
+        output = excerpt(err) or excerpt(out) or 'no output'
+        if rc < 0:
+            try:
+                signame = signal.Signals(-rc).name
+            except ValueError:
+                signame = str(-rc)
+            return None, '{0} was killed by signal {1}: {2}'.format(command, signame, output)
+        if rc != 0:
+            return None, '{0} failed with exit code {1}: {2}'.format(command, rc, output)
+        version = parse_qemu_version(out)
+        if version is None:
+            # Nomad says "Failed to parse qemu version from <output>"
+            return None, 'Failed to parse qemu version from {0} output: {1}'.format(command, excerpt(out) or 'no output')
+        return version, None
+
+    def fingerprint(self):
+        """Return a ``Fingerprint``; never raises for a missing or broken QEMU."""
+        emulators = self.emulators()
+        if self.kvm_device is None:
+            kvm, kvm_description = None, KVM_NOT_CHECKED
+        else:
+            kvm, kvm_description = self.kvm_checker(self.kvm_device)
+        binary, why_not = self.locate(emulators)
+        version = None
+        if binary is not None:
+            version, why_not = self.read_version(binary)
+        if version is None:
+            return Fingerprint(HEALTH_UNDETECTED, why_not, binary=binary, emulators=emulators,
+                               kvm=kvm, kvm_description=kvm_description)
+        return Fingerprint(HEALTH_HEALTHY, HEALTHY_DESCRIPTION, binary=binary, version=version,
+                           emulators=emulators, kvm=kvm, kvm_description=kvm_description)
