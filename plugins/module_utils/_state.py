@@ -1,0 +1,237 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""Task state on disk: one directory per task, a JSON record, and locks."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._command import (
+    AGENT_SOCKET,
+    CONSOLE_LOG,
+    MONITOR_SOCKET,
+    PIDFILE,
+)
+
+RECORD_FILE = 'task.json'
+RECORD_VERSION = 1
+PORTS_LOCK = '.ports.lock'
+TASK_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
+
+# Files the collection creates inside a task directory; anything else (for example an
+# image downloaded there) belongs to the user and is never removed.
+OWN_FILES = (RECORD_FILE, PIDFILE, MONITOR_SOCKET, AGENT_SOCKET, CONSOLE_LOG)
+RUNTIME_FILES = (PIDFILE, MONITOR_SOCKET, AGENT_SOCKET)
+
+
+def default_state_dir(euid=None, environ=None):
+    """Where task state lives when the user does not say: /var/lib for root, else the user's state home."""
+    euid = os.geteuid() if euid is None else euid
+    environ = os.environ if environ is None else environ
+    if euid == 0:
+        return '/var/lib/nomadic-qemu'
+    base = environ.get('XDG_STATE_HOME') or os.path.join(os.path.expanduser('~'), '.local', 'state')
+    return os.path.join(base, 'nomadic-qemu')
+
+
+def validate_name(name):
+    if not isinstance(name, str) or not TASK_NAME_RE.match(name):
+        raise QemuTaskError(
+            "name %r is not a valid task name; use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit" % (name,), option='name')
+    return name
+
+
+class TaskLock:
+    """An exclusive flock on a lock file, safe against the file being removed by the holder.
+
+    After locking, the path is checked to still be the locked inode; if another holder
+    removed (or replaced) it meanwhile, locking starts again on the new file.
+    """
+
+    def __init__(self, path, timeout, what):
+        self.path = path
+        self.timeout = timeout
+        self.what = what
+        self.fd = None
+
+    def acquire(self):
+        deadline = time.monotonic() + self.timeout
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except OSError as exc:
+                        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                            raise
+                        if time.monotonic() >= deadline:
+                            raise QemuTaskError(
+                                '%s is locked by another run (lock file %s) and was not released within %d seconds; '
+                                'wait for the other run to finish and retry' % (self.what, self.path, self.timeout))
+                        time.sleep(0.05)
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    self.fd = fd
+                    return self
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+
+    def release(self, remove=False):
+        if self.fd is None:
+            return
+        if remove:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class TaskDir:
+    """Paths and the JSON record of one task under a state directory."""
+
+    def __init__(self, state_dir, name):
+        self.state_dir = os.path.abspath(state_dir)
+        self.name = validate_name(name)
+        self.path = os.path.join(self.state_dir, name)
+        self.record_path = os.path.join(self.path, RECORD_FILE)
+        self.pidfile = os.path.join(self.path, PIDFILE)
+        self.monitor_socket = os.path.join(self.path, MONITOR_SOCKET)
+        self.agent_socket = os.path.join(self.path, AGENT_SOCKET)
+        self.console_log = os.path.join(self.path, CONSOLE_LOG)
+        self.lock_path = os.path.join(self.state_dir, '.%s.lock' % name)
+        self.ports_lock_path = os.path.join(self.state_dir, PORTS_LOCK)
+
+    def exists(self):
+        return os.path.isdir(self.path)
+
+    def ensure(self):
+        """Create the state and task directories (mode 0700) if needed."""
+        for path in (self.state_dir, self.path):
+            try:
+                os.makedirs(path, mode=0o700)
+            except FileExistsError:
+                if not os.path.isdir(path):
+                    raise QemuTaskError('state_dir %s: %s exists and is not a directory; '
+                                        'remove it or choose another state_dir' % (self.state_dir, path), option='state_dir')
+            except OSError as exc:
+                raise QemuTaskError('state_dir %s cannot be created: %s; choose a state_dir this user can write'
+                                    % (self.state_dir, exc.strerror), option='state_dir')
+
+    def lock(self, timeout):
+        if not os.path.isdir(self.state_dir):
+            self.ensure()
+        return TaskLock(self.lock_path, timeout, "task '%s'" % self.name)
+
+    def ports_lock(self, timeout):
+        return TaskLock(self.ports_lock_path, timeout, 'port allocation in %s' % self.state_dir)
+
+    def read_record(self):
+        """The record, or None when there is none. A damaged record counts as none (and is reported by the caller)."""
+        try:
+            with open(self.record_path, 'r', encoding='utf-8') as f:
+                record = json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {'damaged': True}
+        if not isinstance(record, dict) or record.get('version') != RECORD_VERSION:
+            return {'damaged': True}
+        return record
+
+    def write_record(self, record):
+        """Write the record atomically: a reader sees the old or the new one, never half of one."""
+        record = dict(record, version=RECORD_VERSION)
+        fd, tmp = tempfile.mkstemp(prefix='.task-', suffix='.json', dir=self.path)
+        try:
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                json.dump(record, f, indent=2, sort_keys=True)
+                f.write('\n')
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.record_path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def remove_runtime_files(self):
+        """Remove the pidfile and sockets a previous QEMU may have left behind."""
+        for name in RUNTIME_FILES:
+            _unlink(os.path.join(self.path, name))
+
+    def remove(self, keep_user_files=True):
+        """Remove what the collection created; the directory goes too when nothing else is in it."""
+        if not os.path.isdir(self.path):
+            return False
+        for name in OWN_FILES:
+            _unlink(os.path.join(self.path, name))
+        for entry in os.listdir(self.path):
+            if entry.startswith('.task-') and entry.endswith('.json'):
+                _unlink(os.path.join(self.path, entry))
+        if not keep_user_files:
+            shutil.rmtree(self.path, ignore_errors=True)
+        elif not os.listdir(self.path):
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                pass
+        return True
+
+    def other_records(self):
+        """Records of the other tasks in the same state directory (for port reservations)."""
+        try:
+            entries = os.listdir(self.state_dir)
+        except OSError:
+            return []
+        records = []
+        for entry in sorted(entries):
+            if entry == self.name or entry.startswith('.'):
+                continue
+            other = os.path.join(self.state_dir, entry, RECORD_FILE)
+            try:
+                with open(other, 'r', encoding='utf-8') as f:
+                    record = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,136 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._state import (
+    TaskDir,
+    TaskLock,
+    default_state_dir,
+    validate_name,
+)
+
+
+@pytest.mark.parametrize('euid, environ, expected', [
+    (0, {}, '/var/lib/nomadic-qemu'),
+    (1000, {'XDG_STATE_HOME': '/xdg'}, '/xdg/nomadic-qemu'),
+])
+def test_default_state_dir(euid, environ, expected):
+    assert default_state_dir(euid, environ) == expected
+
+
+def test_default_state_dir_home(monkeypatch):
+    monkeypatch.setenv('HOME', '/home/u')
+    assert default_state_dir(1000, {}) == '/home/u/.local/state/nomadic-qemu'
+
+
+@pytest.mark.parametrize('name', ['web1', 'a', 'A.b_c-d', '9' * 64])
+def test_valid_names(name):
+    assert validate_name(name) == name
+
+
+@pytest.mark.parametrize('name', ['', '-x', '.hidden', 'a/b', '..', 'a b', 'x' * 65, 'a,b', None])
+def test_invalid_names(name):
+    with pytest.raises(QemuTaskError) as exc:
+        validate_name(name)
+    assert str(exc.value) == (
+        "name %r is not a valid task name; use 1 to 64 letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit" % (name,))
+    assert exc.value.option == 'name'
+
+
+def test_record_roundtrip_and_atomic(tmp_path):
+    task = TaskDir(str(tmp_path / 'state'), 'vm1')
+    assert task.read_record() is None
+    task.ensure()
+    assert oct(os.stat(task.path).st_mode & 0o777) == '0o700'
+    task.write_record({'name': 'vm1', 'argv': ['a', 'b']})
+    assert task.read_record() == {'name': 'vm1', 'argv': ['a', 'b'], 'version': 1}
+    # no temporary files are left next to the record
+    assert sorted(os.listdir(task.path)) == ['task.json']
+
+
+@pytest.mark.parametrize('content', ['{not json', '[]', json.dumps({'version': 99})])
+def test_damaged_record(tmp_path, content):
+    task = TaskDir(str(tmp_path), 'vm1')
+    task.ensure()
+    with open(task.record_path, 'w') as f:
+        f.write(content)
+    assert task.read_record() == {'damaged': True}
+
+
+def test_remove_keeps_user_files(tmp_path):
+    task = TaskDir(str(tmp_path), 'vm1')
+    task.ensure()
+    for name in ('task.json', 'qemu.pid', 'qmp.sock', 'console.log', 'my.img'):
+        (tmp_path / 'vm1' / name).write_text('x')
+    assert task.remove(keep_user_files=True)
+    assert os.listdir(task.path) == ['my.img']
+    assert task.remove(keep_user_files=False)
+    assert not os.path.exists(task.path)
+    assert not task.remove()
+
+
+def test_remove_empty_dir(tmp_path):
+    task = TaskDir(str(tmp_path), 'vm1')
+    task.ensure()
+    (tmp_path / 'vm1' / 'qemu.pid').write_text('1')
+    task.remove(keep_user_files=True)
+    assert not os.path.exists(task.path)
+
+
+def test_ensure_refuses_file(tmp_path):
+    (tmp_path / 'vm1').write_text('')
+    task = TaskDir(str(tmp_path), 'vm1')
+    with pytest.raises(QemuTaskError, match='exists and is not a directory'):
+        task.ensure()
+
+
+def test_other_records(tmp_path):
+    for name, ports in (('a', {'x': {'host': 20001}}), ('b', {'y': {'host': 20002}})):
+        t = TaskDir(str(tmp_path), name)
+        t.ensure()
+        t.write_record({'ports': ports})
+    (tmp_path / 'c').mkdir()
+    (tmp_path / 'c' / 'task.json').write_text('garbage')
+    records = TaskDir(str(tmp_path), 'a').other_records()
+    assert [r['ports'] for r in records] == [{'y': {'host': 20002}}]
+
+
+def test_lock_excludes_and_times_out(tmp_path):
+    path = str(tmp_path / 'x.lock')
+    first = TaskLock(path, 1, "task 'x'").acquire()
+    with pytest.raises(QemuTaskError) as exc:
+        TaskLock(path, 0.2, "task 'x'").acquire()
+    assert str(exc.value) == ("task 'x' is locked by another run (lock file %s) and was not released within 0 seconds; "
+                              "wait for the other run to finish and retry" % path)
+    first.release()
+    TaskLock(path, 1, "task 'x'").acquire().release()
+
+
+def test_lock_survives_removal_by_holder(tmp_path):
+    """A waiter that locked a file the holder then removed must not believe it holds the lock."""
+    path = str(tmp_path / 'x.lock')
+    holder = TaskLock(path, 1, 'x').acquire()
+    got = []
+
+    def waiter():
+        lock = TaskLock(path, 5, 'x').acquire()
+        got.append(os.stat(path).st_ino == os.fstat(lock.fd).st_ino)
+        lock.release()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.2)
+    holder.release(remove=True)
+    thread.join(10)
+    assert got == [True]
