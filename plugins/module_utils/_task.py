@@ -159,13 +159,15 @@ class QemuTaskRunner:
         argv = build_argv(binary, task_dir.name, image,
                           machine_type=self._param('machine_type', 'pc'), accelerator=accelerator,
                           memory=memory, cpus=cpus, drive_interface=self._param('drive_interface', 'ide'),
-                          guest_agent=guest_agent, args=args, forwards=forwards, task_dir=task_dir.path)
+                          guest_agent=guest_agent, args=args, forwards=forwards, task_dir=task_dir.path,
+                          image_format=self.params.get('image_format'))
         kill_timeout = parse_duration(self._param('kill_timeout', '5s'), option='kill_timeout')
         config = {
             'emulator': emulator,
             'binary': binary,
             'image_path': image_path,
             'image': image,
+            'image_format': self.params.get('image_format'),
             'accelerator': self._param('accelerator', 'tcg'),
             'machine_type': self._param('machine_type', 'pc'),
             'drive_interface': self._param('drive_interface', 'ide'),
@@ -238,6 +240,9 @@ class QemuTaskRunner:
                 why = 'failed to start (exit status %d)' % rc
             else:
                 why = 'exited right after starting'
+            if 'Failed to get "write" lock' in message:
+                message += ('; another process (another task?) has this image open: give each VM its own copy of the image, '
+                            'or add -snapshot to args so that QEMU leaves the image unchanged and shares it')
             console = _tail(task_dir.console_log, 600)
             raise QemuTaskError('%s %s: %s%s' % (
                 os.path.basename(argv[0]), why, message or '(no output)',

@@ -65,6 +65,12 @@ options:
       - The image must exist and be readable. With O(image_paths) in force, its real path
         (symbolic links resolved) must lie inside one of those directories or the task directory.
     type: path
+  image_format:
+    description:
+      - The image's format (C(-drive format=...)), for example V(raw) or V(qcow2). Unset, QEMU
+        probes it, as with Nomad; for a raw image QEMU then warns and keeps the guest from
+        writing its first sector, so give V(raw) for raw images.
+    type: str
   accelerator:
     description:
       - V(tcg) is QEMU's software emulation (Nomad's default). V(kvm) uses hardware
@@ -365,6 +371,7 @@ def main():
     argument_spec.update(
         state=dict(type='str', default='running', choices=['running', 'stopped', 'restarted', 'absent']),
         image_path=dict(type='path'),
+        image_format=dict(type='str'),
         accelerator=dict(type='str', default='tcg', choices=['tcg', 'kvm', 'auto']),
         graceful_shutdown=dict(type='bool'),
         guest_agent=dict(type='bool', default=False),
