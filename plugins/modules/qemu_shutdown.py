@@ -43,7 +43,10 @@ options:
       - The QMP socket of a VM not started by M(nomadic.qemu.qemu_task) (QEMU's
         C(-qmp unix:PATH,server=on,wait=off)). The process serving it is the one shut down; a socket
         served by a program other than QEMU is refused, and that program is left alone.
-      - Any path length works.
+      - Any path length works. O(state_dir) is ignored with it (so that C(module_defaults) for the
+        group can set O(state_dir)).
+      - For a task started by M(nomadic.qemu.qemu_task), prefer O(name): shutting a task down by its
+        socket leaves its record saying it runs, and the next V(running) run reports it as recovered.
     type: path
   agent_socket:
     description:
@@ -158,7 +161,7 @@ def main():
         argument_spec=argument_spec,
         supports_check_mode=True,
         required_one_of=[('name', 'monitor_socket')],
-        mutually_exclusive=[('name', 'monitor_socket'), ('state_dir', 'monitor_socket')],
+        mutually_exclusive=[('name', 'monitor_socket')],
     )
     runner = QemuShutdownRunner(module.params, check_mode=module.check_mode, warn=module.warn)
     try:

@@ -26,11 +26,11 @@ IGNORE_TERM = 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN
 def child():
     procs = []
 
-    def start(code='import time; time.sleep(60)'):
+    def start(code='print("up", flush=True); import time; time.sleep(60)'):
         proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE)
         procs.append(proc)
-        if 'print' in code:
-            proc.stdout.readline()
+        # The child has exec'd (its /proc cmdline is final) once it speaks.
+        assert proc.stdout.readline() == b'up\n'
         return proc
 
     yield start
@@ -45,7 +45,7 @@ def test_stat_and_cmdline_of_a_real_process(child):
     state, start_time = read_stat(proc.pid)
     assert state in ('S', 'R')
     assert start_time > 0
-    assert read_cmdline(proc.pid) == [sys.executable, '-c', 'import time; time.sleep(60)']
+    assert read_cmdline(proc.pid) == [sys.executable, '-c', 'print("up", flush=True); import time; time.sleep(60)']
 
 
 def test_missing_process():
@@ -72,7 +72,7 @@ def test_read_pidfile(tmp_path, content, expected):
 def test_identity_requires_start_time_and_argv(child):
     proc = child()
     observed = QemuProcess.observe(proc.pid)
-    assert observed.matches([sys.executable, '-c', 'import time; time.sleep(60)'])
+    assert observed.matches([sys.executable, '-c', 'print("up", flush=True); import time; time.sleep(60)'])
     assert not observed.matches([sys.executable, '-c', 'something else'])
     # same pid, different start time: a reused pid is not our process
     reused = QemuProcess(proc.pid, observed.start_time + 1)

@@ -1,0 +1,100 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._state import TaskDir
+from ansible_collections.nomadic.qemu.plugins.module_utils._stop import (
+    QemuShutdownRunner,
+    is_qemu_program,
+    program_name,
+)
+
+
+@pytest.mark.parametrize('name, expected', [
+    ('qemu-system-x86_64', True),
+    ('qemu-system-aarch64', True),
+    ('qemu-kvm', True),
+    ('python3.13', False),
+    ('dbus-daemon', False),
+    ('', False),
+    (None, False),
+])
+def test_is_qemu_program(name, expected):
+    assert is_qemu_program(name) is expected
+
+
+def _fake_proc(tmp_path, pid, exe=None, cmdline=None):
+    d = tmp_path / str(pid)
+    d.mkdir()
+    if exe is not None:
+        os.symlink(exe, str(d / 'exe'))
+    if cmdline is not None:
+        (d / 'cmdline').write_bytes(b'\0'.join(part.encode() for part in cmdline) + b'\0')
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize('exe, cmdline, expected', [
+    ('/usr/bin/qemu-system-x86_64', None, 'qemu-system-x86_64'),
+    ('/usr/bin/qemu-system-x86_64 (deleted)', None, 'qemu-system-x86_64'),
+    (None, ['/usr/libexec/qemu-kvm', '-m', '128'], 'qemu-kvm'),
+    (None, None, None),
+])
+def test_program_name(tmp_path, exe, cmdline, expected):
+    proc = _fake_proc(tmp_path, 42, exe, cmdline)
+    assert program_name(42, proc=proc) == expected
+
+
+def test_missing_task_is_unchanged(tmp_path):
+    runner = QemuShutdownRunner({'name': 'never', 'state_dir': str(tmp_path / 'state')})
+    result = runner.run()
+    assert result['changed'] is False
+    assert result['notes'] == ["task 'never' does not exist in %s" % (tmp_path / 'state')]
+    # looking creates nothing
+    assert not os.path.exists(str(tmp_path / 'state'))
+
+
+def test_dead_task_is_unchanged_and_recorded_stopped(tmp_path):
+    task = TaskDir(str(tmp_path), 'vm1')
+    task.ensure()
+    task.write_record({'state': 'running', 'pid': 2 ** 22 + 1, 'start_time': 1, 'argv': ['qemu-system-x86_64'], 'config': {}})
+    result = QemuShutdownRunner({'name': 'vm1', 'state_dir': str(tmp_path)}).run()
+    assert result['changed'] is False
+    assert result['notes'] == ["task 'vm1' is not running"]
+    record = task.read_record()
+    assert record['state'] == 'stopped' and record['pid'] is None
+
+
+def test_dead_task_check_mode_writes_nothing(tmp_path):
+    task = TaskDir(str(tmp_path), 'vm1')
+    task.ensure()
+    task.write_record({'state': 'running', 'pid': 2 ** 22 + 1, 'start_time': 1, 'argv': ['x'], 'config': {}})
+    result = QemuShutdownRunner({'name': 'vm1', 'state_dir': str(tmp_path)}, check_mode=True).run()
+    assert result['changed'] is False
+    assert task.read_record()['state'] == 'running'
+
+
+@pytest.mark.parametrize('params, message', [
+    ({'name': 'vm1', 'kill_timeout': 'soon'},
+     "kill_timeout 'soon' is not a duration; use seconds (30) or a Nomad duration such as 30s, 1m30s or 500ms"),
+    ({'name': 'vm1', 'state_dir': 'relative'}, "state_dir 'relative' is not an absolute path; give an absolute directory"),
+    ({'name': '../x'}, "name '../x' is not a valid task name; use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
+])
+def test_bad_input(tmp_path, params, message):
+    params.setdefault('state_dir', str(tmp_path))
+    with pytest.raises(QemuTaskError) as exc:
+        QemuShutdownRunner(params).run()
+    assert str(exc.value) == message
+
+
+def test_unserved_socket_is_unchanged(tmp_path):
+    path = str(tmp_path / 'qmp.sock')
+    result = QemuShutdownRunner({'monitor_socket': path}).run()
+    assert result['changed'] is False
+    assert result['notes'] == ['no QEMU is serving the QMP socket %s' % path]
