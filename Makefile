@@ -20,7 +20,7 @@ PYTHON ?= $(shell for v in 3.13 3.12; do \
 COLLECTIONS_DIR := $(CURDIR)/.ansible/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
 
-.PHONY: help deps apt venv guests demo test sanity units integration clean
+.PHONY: help deps apt venv guests demo test sanity lint units integration clean
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
@@ -57,6 +57,9 @@ demo: deps
 sanity: deps
 	hack/ansible-test sanity
 
+lint: deps
+	$(VENV)/bin/ansible-lint roles/host
+
 units: deps
 	hack/ansible-test units
 
@@ -65,6 +68,7 @@ integration: deps
 
 test: deps
 	hack/ansible-test sanity
+	$(VENV)/bin/ansible-lint roles/host
 	hack/ansible-test units
 	hack/ansible-test integration $(TARGETS)
 
