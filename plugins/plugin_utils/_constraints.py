@@ -20,11 +20,39 @@ the differences listed in docs/constraints.md:
   is an error, where Nomad silently treats the constraint as not met;
 - versions are normalised first: ``2.4.0(qemu-kvm-ev)`` is ``2.4.0`` and a Debian epoch
   (``1:8.2.2+ds``) is dropped.
+
+Comparisons rest on ``packaging`` (PEP 440) where it gives go-version's results, behind a
+thin layer for what PEP 440 cannot express:
+
+- versions are read with go-version's grammar (``packaging`` rejects ``8.0.0~rc1``,
+  ``5.10.0-21-amd64``, ``1.0.0-foo`` and reads ``1.0.0-1`` as a post-release); build
+  metadata is dropped, since go-version ignores it where PEP 440 orders local versions;
+- the numeric segments compare as ``packaging.version.Version`` objects of the segments
+  alone (zero padding included: ``1.2`` equals ``1.2.0``);
+- a constraint between two versions without pre-release is a
+  ``packaging.specifiers.Specifier`` (``=`` is ``==``, ``~>`` is ``~=``), except go-version's
+  two ``~>`` rules PEP 440 lacks: ``~> 1`` has no upper bound (``~=1`` is invalid) and a
+  constraint with more segments than the version (at least three counted) is not met
+  (``1.2.3`` against ``~> 1.2.3.0``, which ``~=1.2.3.0`` admits);
+- pre-releases stay with the code below: they are SemVer identifiers compared by SemVer
+  precedence (``rc10`` before ``rc9``, ``1`` before ``alpha``), which PEP 440's ``a``/``b``/``rc``
+  numbers cannot represent, and go-version's rule that a pre-release only meets a
+  constraint naming a pre-release of the same segments is not PEP 440's.
 """
 
 from __future__ import annotations
 
 import re
+
+# packaging is a dependency of ansible-core, but not of the bare environment ansible-test's
+# import test loads plugins in: without it, comparing versions is an error with an install hint.
+try:
+    from packaging.specifiers import Specifier
+    from packaging.version import Version as Pep440Version
+except ImportError as exc:
+    PACKAGING_IMPORT_ERROR = exc
+else:
+    PACKAGING_IMPORT_ERROR = None
 
 # Nomad's operators, and the aliases it accepts for them.
 EQUAL_OPERATORS = ('=', '==', 'is')
@@ -81,6 +109,10 @@ class Version:
     Ordering: the segments compare numerically, missing ones count as 0 (``1.2`` equals
     ``1.2.0``); with equal segments a version without pre-release is greater than one with,
     and pre-releases compare by SemVer 2.0 precedence. Build metadata is ignored.
+
+    ``release_version`` is the segments alone as a ``packaging.version.Version``; the
+    segments compare through it. The pre-release and the metadata are kept out of it:
+    PEP 440 cannot express the first and would order the second.
     """
 
     def __init__(self, text, release, prerelease='', metadata=''):
@@ -88,6 +120,12 @@ class Version:
         self.release = tuple(release)
         self.prerelease = prerelease
         self.metadata = metadata
+        if PACKAGING_IMPORT_ERROR is not None:
+            raise ConstraintError(
+                "comparing versions needs the Python library 'packaging' on the controller, which cannot be imported "
+                "({0}); install it in the Python environment that runs Ansible: python -m pip install packaging".format(
+                    PACKAGING_IMPORT_ERROR))
+        self.release_version = Pep440Version('.'.join(str(segment) for segment in self.release))
 
     @property
     def padded(self):
@@ -99,11 +137,10 @@ class Version:
 
     def compare(self, other):
         """Return -1, 0 or 1 as this version is lower than, equal to or greater than ``other``."""
-        width = max(len(self.release), len(other.release))
-        mine = self.release + (0,) * (width - len(self.release))
-        theirs = other.release + (0,) * (width - len(other.release))
+        mine, theirs = self.release_version, other.release_version
         if mine != theirs:
             return -1 if mine < theirs else 1
+        # SemVer precedence, not PEP 440's: see _compare_prereleases
         return _compare_prereleases(self.prerelease, other.prerelease)
 
 
@@ -122,6 +159,12 @@ def _compare_identifiers(mine, theirs):
 
 
 def _compare_prereleases(mine, theirs):
+    """SemVer 2.0 precedence of two pre-releases ('' for none).
+
+    Not ``packaging``: PEP 440 knows only ``a``, ``b`` and ``rc`` with a number, compares that
+    number numerically (``rc10`` after ``rc9``, where SemVer compares the identifier ``rc10``
+    as text, before ``rc9``) and reads ``1.0.0-1`` as a post-release, after ``1.0.0``.
+    """
     if mine == theirs:
         return 0
     if not mine:
@@ -172,18 +215,41 @@ def parse_version(value, semver=False):
     return Version(value, release, prerelease, match.group('metadata') or '')
 
 
+# go-version's constraint operators as PEP 440 specifier operators, for versions without pre-release.
+_SPECIFIER_OPERATORS = {'=': '==', '!=': '!=', '>': '>', '<': '<', '>=': '>=', '<=': '<=', '~>': '~='}
+
+
 class VersionConstraint:
-    """One constraint such as ``>= 2.10`` of a comma-separated ``version`` or ``semver`` value."""
+    """One constraint such as ``>= 2.10`` of a comma-separated ``version`` or ``semver`` value.
+
+    ``specifier`` is the ``packaging.specifiers.Specifier`` that checks versions without
+    pre-release when the constraint has none either; it is None when the constraint names a
+    pre-release, which go-version's rules below check.
+    """
 
     def __init__(self, text, operator, version, semver=False):
         self.text = text
         self.operator = operator
         self.version = version
         self.semver = semver
+        self.specifier = None
+        if not version.prerelease:
+            specifier_operator = _SPECIFIER_OPERATORS[operator]
+            if operator == '~>' and len(version.release) == 1:
+                # go-version: ~> 1 is >= 1 (PEP 440 has no ~=1)
+                specifier_operator = '>='
+            self.specifier = Specifier(specifier_operator + str(version.release_version))
 
     def check(self, version):
         """Whether ``version`` (a ``Version``) satisfies this constraint."""
         wanted = self.version
+        if self.specifier is not None and not version.prerelease:
+            if self.operator == '~>' and len(wanted.padded) > len(version.padded):
+                # go-version: a version less specific than a ~> constraint does not meet it
+                # (1.2.3 and ~> 1.2.3.0), where ~=1.2.3.0 admits it
+                return False
+            return self.specifier.contains(version.release_version)
+        # A pre-release on either side: go-version's rules, with SemVer precedence.
         comparison = version.compare(wanted)
         if self.operator == '=':
             return comparison == 0

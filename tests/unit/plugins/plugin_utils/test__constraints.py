@@ -4,8 +4,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
+import sys
+
 import pytest
 
+from packaging.specifiers import Specifier
+from packaging.version import Version as Pep440Version
+
+from ansible_collections.nomadic.qemu.plugins.plugin_utils import _constraints
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import (
     OPERATORS,
     ConstraintError,
@@ -473,3 +481,145 @@ def test_check_constraint_error_has_no_number():
     with pytest.raises(ConstraintError) as exc:
         check_constraint(ATTRIBUTES, 'x', 'is set')
     assert str(exc.value) == UNKNOWN_OPERATOR.format('is set')
+
+
+# What rests on packaging, and where go-version's results differ from PEP 440's.
+
+def test_release_segments_are_packaging_versions():
+    version = parse_version('1:8.2.2-rc1+ds')
+    assert version.release_version == Pep440Version('8.2.2')
+    assert isinstance(version.release_version, Pep440Version)
+
+
+@pytest.mark.parametrize('constraint, specifier', [
+    ('= 7.2', '==7.2'),
+    ('7.2', '==7.2'),
+    ('!= 7.2.0', '!=7.2.0'),
+    ('> 1.2.3', '>1.2.3'),
+    ('< 9', '<9'),
+    ('>= 2.10', '>=2.10'),
+    ('<= v7.2.22', '<=7.2.22'),
+    ('~> 1.2', '~=1.2'),
+    ('~> 1.2.3.4', '~=1.2.3.4'),
+    ('~> 1', '>=1'),               # PEP 440 has no ~=1; go-version's ~> 1 has no upper bound
+    ('>= 2.4.0(qemu-kvm-ev)', '>=2.4.0'),
+    ('= 1:8.2.2+ds', '==8.2.2'),   # the metadata is dropped: go-version ignores it
+    ('>= 8.0.0-rc1', None),        # a pre-release: go-version's rules, not a specifier
+])
+def test_constraint_specifier(constraint, specifier):
+    parsed, = parse_version_constraints(constraint)
+    assert parsed.specifier == (Specifier(specifier) if specifier else None)
+
+
+@pytest.mark.parametrize('version, constraints, semver, expected', [
+    # ~> with more segments than the version: go-version says no, ~=1.2.3.0 would say yes
+    ('1.2.3', '~> 1.2.3.0', False, False),
+    ('1.2.3.0', '~> 1.2.3.0', False, True),
+    ('1.2.3.9', '~> 1.2.3.0', False, True),
+    ('1.2', '~> 1.2.0', False, True),
+    ('1.2.3.4', '~> 1.2.3', False, True),
+    ('1.3', '~> 1.2.3', False, False),
+    # SemVer precedence of pre-releases, where PEP 440 reads rc10 after rc9 and -1 as a post-release
+    ('8.0.0-rc10', '< 8.0.0-rc9', False, True),
+    ('8.0.0-rc10', '< 8.0.0-rc9', True, True),
+    ('1.0.0-1', '< 1.0.0-alpha', False, True),
+    ('1.0.0-1', '>= 1.0.0', True, False),
+    ('1.0.0-1', '< 1.0.0', True, True),
+    # pre-releases PEP 440 cannot read at all
+    ('1.0.0-foo', '>= 1.0.0-bar', False, True),
+    ('1.0.0-foo', '> 0.9', True, True),
+    ('1.0.0-foo', '> 0.9', False, False),
+    ('8.0.0~rc1', '< 8.0.0', True, True),
+    ('5.10.0-21-amd64', '>= 5.10.0-3', False, True),
+    # metadata is ignored, where PEP 440 orders local versions after their public version
+    ('8.2.2+ds', '> 8.2.2', False, False),
+    ('8.2.2+ds', '<= 8.2.2', True, True),
+    ('8.2.2+ds', '!= 8.2.2+other', False, False),
+])
+def test_version_satisfies_where_pep440_differs(version, constraints, semver, expected):
+    assert version_satisfies(version, constraints, semver=semver) is expected
+
+
+@pytest.mark.parametrize('left, operator, right, expected', [
+    ('8.2.2+b', '>', '8.2.2+a', False),
+    ('8.2.2+b', '>=', '8.2.2+a', True),
+    ('8.0.0-rc10', '<', '8.0.0-rc9', True),
+    ('1.0.0-1', '<', '1.0.0', True),
+])
+def test_evaluate_order_where_pep440_differs(left, operator, right, expected):
+    assert evaluate(left, operator, right) is expected
+
+
+def _go_version_check(version, operator, wanted):
+    """go-version's constraint functions for two versions without pre-release, written out.
+
+    Segments are padded with zeros to three; Compare pads the shorter one further; the
+    pessimistic operator works on the padded segments and on the number actually given.
+    """
+    mine = version + (0,) * (3 - len(version))
+    theirs = wanted + (0,) * (3 - len(wanted))
+    width = max(len(mine), len(theirs))
+    left, right = mine + (0,) * (width - len(mine)), theirs + (0,) * (width - len(theirs))
+    comparison = (left > right) - (left < right)
+    if operator == '~>':
+        if comparison < 0 or len(theirs) > len(mine):
+            return False
+        if any(mine[index] != theirs[index] for index in range(len(wanted) - 1)):
+            return False
+        return theirs[-1] <= mine[len(theirs) - 1]
+    return {'=': comparison == 0, '!=': comparison != 0, '>': comparison > 0, '<': comparison < 0,
+            '>=': comparison >= 0, '<=': comparison <= 0}[operator]
+
+
+_RELEASES = [(0,), (1,), (2,), (0, 9), (1, 0), (1, 2), (1, 3), (1, 10), (1, 2, 0), (1, 2, 3), (1, 2, 4), (1, 3, 0),
+             (2, 0, 0), (1, 2, 3, 0), (1, 2, 3, 4), (1, 2, 4, 0), (1, 2, 0, 0, 0), (10, 0, 0)]
+
+
+@pytest.mark.parametrize('operator', ['=', '!=', '>', '<', '>=', '<=', '~>'])
+def test_specifiers_agree_with_go_version(operator):
+    for version, wanted in itertools.product(_RELEASES, repeat=2):
+        text, constraint = '.'.join(map(str, version)), '{0} {1}'.format(operator, '.'.join(map(str, wanted)))
+        expected = _go_version_check(version, operator, wanted)
+        assert version_satisfies(text, constraint) is expected, (text, constraint)
+        if operator != '~>':
+            assert version_satisfies(text, constraint, semver=True) is expected, (text, constraint)
+
+
+def test_packaging_is_imported():
+    assert _constraints.PACKAGING_IMPORT_ERROR is None
+
+
+@pytest.fixture
+def without_packaging(monkeypatch):
+    """A fresh copy of the module, loaded where packaging cannot be imported."""
+    monkeypatch.setitem(sys.modules, 'packaging.specifiers', None)
+    monkeypatch.setitem(sys.modules, 'packaging.version', None)
+    spec = importlib.util.spec_from_file_location('_constraints_without_packaging', _constraints.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_without_packaging_versions_are_an_error(without_packaging):
+    message = ("comparing versions needs the Python library 'packaging' on the controller, which cannot be imported "
+               "({0}); install it in the Python environment that runs Ansible: python -m pip install packaging".format(
+                   without_packaging.PACKAGING_IMPORT_ERROR))
+    assert isinstance(without_packaging.PACKAGING_IMPORT_ERROR, ImportError)
+    calls = [
+        (lambda: without_packaging.version_satisfies('7.2.22', '>= 2.10'), message),
+        (lambda: without_packaging.parse_version('7.2.22'), message),
+        (lambda: without_packaging.evaluate('7.2.22', '>', '7.2.3'), message),
+        (lambda: without_packaging.check_constraints([{'attribute': 'v', 'version': '>= 1'}], {'v': '7.2'}),
+         'constraint 1: ' + message),
+    ]
+    for call, expected in calls:
+        with pytest.raises(without_packaging.ConstraintError) as exc:
+            call()
+        assert str(exc.value) == expected
+
+
+def test_without_packaging_other_operators_work(without_packaging):
+    assert without_packaging.evaluate('7.2.22', '=', '7.2.22') is True
+    assert without_packaging.evaluate('10', '>', '9') is True
+    assert without_packaging.evaluate('rack-10', '<', 'rack-9') is True
+    assert without_packaging.check_constraints([{'attribute': 'x', 'regexp': '^a'}], {'x': 'abc'}) == []
