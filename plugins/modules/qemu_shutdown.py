@@ -45,7 +45,7 @@ options:
         served by a program other than QEMU is refused, and that program is left alone.
       - Any path length works. O(state_dir) is ignored with it (so that C(module_defaults) for the
         group can set O(state_dir)).
-      - For a task started by M(nomadic.qemu.qemu_task), prefer O(name): shutting a task down by its
+      - For a task started by M(nomadic.qemu.qemu_task), prefer O(name); shutting a task down by its
         socket leaves its record saying it runs, and the next V(running) run reports it as recovered.
     type: path
   agent_socket:
