@@ -134,9 +134,9 @@ class TaskDir:
     def exists(self):
         return os.path.isdir(self.path)
 
-    def ensure(self):
-        """Create the state and task directories (mode 0700) if needed."""
-        for path in (self.state_dir, self.path):
+    def ensure(self, task=True):
+        """Create the state directory and, unless task is False, the task directory (mode 0700) if needed."""
+        for path in (self.state_dir, self.path) if task else (self.state_dir,):
             try:
                 os.makedirs(path, mode=0o700)
             except FileExistsError:
@@ -148,8 +148,9 @@ class TaskDir:
                                     % (self.state_dir, exc.strerror), option='state_dir')
 
     def lock(self, timeout):
+        """The task's lock (in the state directory, which is created if needed; the task directory is not)."""
         if not os.path.isdir(self.state_dir):
-            self.ensure()
+            self.ensure(task=False)
         return TaskLock(self.lock_path, timeout, "task '%s'" % self.name)
 
     def ports_lock(self, timeout):

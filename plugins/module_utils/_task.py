@@ -52,6 +52,15 @@ def _tail(path, limit=2000):
         return ''
 
 
+def _file_version(path):
+    """What tells one version of a file from another (inode, size, modification time), or None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class QemuTaskRunner:
     """Brings one task to the requested state.
 
@@ -221,6 +230,8 @@ class QemuTaskRunner:
         task_dir.ensure()
         task_dir.remove_runtime_files()
         argv = want['argv']
+        # The console log may still hold what an earlier VM printed: quote it on failure only if this QEMU wrote it.
+        console_before = _file_version(task_dir.console_log)
         # -daemonize: the command returns once QEMU is initialised (its ports bound, the
         # pidfile written), with its standard streams already detached.
         try:
@@ -235,6 +246,10 @@ class QemuTaskRunner:
         if rc != 0 or process is None or not process.matches(argv):
             if process is not None:
                 terminate(process, 1.0)
+            # The console is read before the clean-up, which removes the console log of a new task.
+            console = ''
+            if _file_version(task_dir.console_log) != console_before:
+                console = _tail(task_dir.console_log, 600)
             self._cleanup_failed_start(task_dir, was_new)
             if rc != 0:
                 why = 'failed to start (exit status %d)' % rc
@@ -243,7 +258,6 @@ class QemuTaskRunner:
             if 'Failed to get "write" lock' in message:
                 message += ('; another process (another task?) has this image open: give each VM its own copy of the image, '
                             'or add -snapshot to args so that QEMU leaves the image unchanged and shares it')
-            console = _tail(task_dir.console_log, 600)
             raise QemuTaskError('%s %s: %s%s' % (
                 os.path.basename(argv[0]), why, message or '(no output)',
                 ('; guest console: %s' % console) if console else ''))
@@ -276,6 +290,8 @@ class QemuTaskRunner:
         if not result['ended']:
             raise QemuTaskError("task '%s': QEMU (pid %s) did not end even after SIGKILL; check the host (a process in "
                                 "uninterruptible sleep cannot be killed)" % (task_dir.name, process.pid))
+        result = dict(result)
+        result.pop('ended', None)
         self.shutdown_result = result
         return result
 
@@ -292,13 +308,11 @@ class QemuTaskRunner:
             pass  # reported with the rest of the configuration
         lock = task_dir.lock(lock_wait)
         lock.acquire()
-        removed = False
         try:
-            result = self._reconcile(state, task_dir)
-            removed = state == 'absent'
-            return result
+            return self._reconcile(state, task_dir)
         finally:
-            lock.release(remove=removed)
+            # No task left (removed, never there, or a new task that could not start): no lock file left either.
+            lock.release(remove=not task_dir.exists())
 
     def _reconcile(self, state, task_dir):
         record = task_dir.read_record()
@@ -389,15 +403,24 @@ class QemuTaskRunner:
         if process:
             self.stop(process, record, task_dir)
             self.actions.append('stopped')
+            # Say so now: if the start below fails, the record must not claim a running VM.
+            record = dict(record, state='stopped', pid=None, start_time=None)
+            task_dir.write_record(record)
         task_dir.ensure()
-        if want['ports']:
-            # Pick and check the ports again under the state directory's port lock, now that
-            # the old VM (if any) released its own, so two tasks never race for one port.
-            with task_dir.ports_lock(LOCK_WAIT):
-                want = self.desired(task_dir, record, set())
+        try:
+            if want['ports']:
+                # Pick and check the ports again under the state directory's port lock, now that
+                # the old VM (if any) released its own, so two tasks never race for one port.
+                with task_dir.ports_lock(LOCK_WAIT):
+                    want = self.desired(task_dir, record, set())
+                    new = self._start_and_record(task_dir, want, record, new_record)
+            else:
                 new = self._start_and_record(task_dir, want, record, new_record)
-        else:
-            new = self._start_and_record(task_dir, want, record, new_record)
+        except QemuTaskError:
+            if not record:
+                # A new task that could not start leaves nothing behind (start() cleans up its own failures).
+                task_dir.remove(keep_user_files=True)
+            raise
         self.actions.append('started')
         after = {'state': 'running', 'argv': want['argv'], 'config': want['config']}
         return self._result(True, self._task_info(task_dir, new_record, new), before, after)

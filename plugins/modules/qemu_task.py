@@ -333,6 +333,11 @@ shutdown:
       type: float
       returned: always
       sample: 0.031
+    exit_status:
+      description: QEMU's exit status. QEMU runs detached, so the status is not known; always null in this release.
+      type: int
+      returned: always
+      sample: null
     reason:
       description: QEMU's reason for the shutdown, when it reported one (for example V(guest-shutdown)).
       type: str
