@@ -134,3 +134,14 @@ def test_lock_survives_removal_by_holder(tmp_path):
     holder.release(remove=True)
     thread.join(10)
     assert got == [True]
+
+
+def test_lock_creates_only_the_state_dir(tmp_path):
+    task = TaskDir(str(tmp_path / 'new-state'), 'vm1')
+    lock = task.lock(1).acquire()
+    try:
+        assert os.path.isdir(task.state_dir)
+        assert not os.path.exists(task.path)
+    finally:
+        lock.release(remove=True)
+    assert os.listdir(task.state_dir) == []
