@@ -13,10 +13,8 @@ VENV ?= .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: QEMU itself, and what the guest builder needs.
 APT_PACKAGES := qemu-system-x86 qemu-utils xorriso cpio dpkg-dev shellcheck python3-venv
-# The newest Python that runs the newest ansible-core (2.20+ needs 3.12+).
-PYTHON ?= $(shell for v in 3.13 3.12; do \
-	  for p in python$$v /root/.pyenv/versions/$$v*/bin/python$$v $$HOME/.pyenv/versions/$$v*/bin/python$$v; do \
-	    command -v $$p >/dev/null 2>&1 && { command -v $$p; exit 0; }; done; done)
+# The newest Python that runs the newest ansible-core (see hack/find-python).
+PYTHON ?= $(shell hack/find-python)
 COLLECTIONS_DIR := $(CURDIR)/.ansible/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
 
