@@ -119,7 +119,7 @@ def _base(task_dir):
     return task_dir if task_dir else os.getcwd()
 
 
-def resolve_image(image_path, task_dir, image_paths=None):
+def resolve_image(image_path, task_dir, image_paths=None, task_dir_allowed=True):
     """Return the real path of the image (symlinks resolved, ``..`` collapsed), after checking it.
 
     - A relative ``image_path`` is relative to ``task_dir`` (as in Nomad), or to the working
@@ -130,13 +130,15 @@ def resolve_image(image_path, task_dir, image_paths=None):
       path of an entry or of ``task_dir``. This is checked before existence, so the check
       tells nothing about files outside the allowed directories.
     - The image must exist, be a regular file or a block device, and be readable by this user.
+    - With ``task_dir_allowed`` False, ``task_dir`` is only the base of relative paths.
     """
     if not isinstance(image_path, str) or not image_path:
         raise QemuTaskError('image_path must be set to the image file, such as /var/lib/images/vm.qcow2', option='image_path')
     image_paths = check_image_paths(image_paths)
     base = _base(task_dir)
     real = os.path.realpath(os.path.join(base, image_path))
-    if image_paths is not None and not any(_contains(root, real) for root in _roots(image_paths, task_dir)):
+    roots = _roots(image_paths, task_dir if task_dir_allowed else None) if image_paths is not None else ()
+    if image_paths is not None and not any(_contains(root, real) for root in roots):
         if real != image_path:
             where = "resolves to '%s' which is" % real
         else:
@@ -168,11 +170,12 @@ def resolve_image(image_path, task_dir, image_paths=None):
 class _ArgsChecker:
     """Checks the host files args refer to against image_paths (see check_args)."""
 
-    def __init__(self, image_paths, task_dir):
+    def __init__(self, image_paths, task_dir, task_dir_allowed=True):
         self.image_paths = image_paths
         self.base = _base(task_dir)
-        self.roots = _roots(image_paths, task_dir)
+        self.roots = _roots(image_paths, task_dir if task_dir_allowed else None)
         self.entry = None
+        self.block_files = []
 
     def fail(self, what):
         raise QemuTaskError("args entry '%s' %s" % (self.entry, what), option='args')
@@ -214,6 +217,7 @@ class _ArgsChecker:
                           % protocol)
             value = value[end + 1:]
         self.path(value)
+        self.block_files.append(os.path.realpath(os.path.join(self.base, value)))
 
     def pairs(self, pairs, block=False, option=None):
         for key, value in pairs:
@@ -343,7 +347,7 @@ def _flatten(value, prefix=''):
     return pairs
 
 
-def check_args(args, args_allowlist=None, image_paths=None, task_dir=None):
+def check_args(args, args_allowlist=None, image_paths=None, task_dir=None, task_dir_allowed=True):
     """Check args against the collection's needs and the policy; raises QemuTaskError.
 
     Always (see _command.check_args_structure): every element must be a string; args may not
@@ -384,7 +388,9 @@ def check_args(args, args_allowlist=None, image_paths=None, task_dir=None):
     could do with args (pass a host PCI device, open a network socket...) is for
     args_allowlist to restrict: a host that sets image_paths should set it too. What an image
     itself refers to (a qcow2 backing file, vmdk extents) is not in args: see
-    check_image_chain().
+    check_image_chain(), for which the local block files named in args are returned
+    (real paths; an empty list when image_paths is None). With task_dir_allowed False,
+    the task directory is only the base of relative paths, not an allowed directory.
     """
     args = check_arg_types(args)
     if args_allowlist is not None:
@@ -405,10 +411,13 @@ def check_args(args, args_allowlist=None, image_paths=None, task_dir=None):
                                     % (value, describe_list(args_allowlist)), option='args')
     image_paths = check_image_paths(image_paths)
     if image_paths is not None:
-        _ArgsChecker(image_paths, task_dir).check(args, parsed)
+        checker = _ArgsChecker(image_paths, task_dir, task_dir_allowed)
+        checker.check(args, parsed)
+        return checker.block_files
+    return []
 
 
-def check_image_chain(chain, image_paths, task_dir=None):
+def check_image_chain(chain, image_paths, task_dir=None, task_dir_allowed=True):
     """Check the files an image refers to itself against image_paths.
 
     ``chain`` is the parsed output of ``qemu-img info --output=json --backing-chain IMAGE``
@@ -416,13 +425,14 @@ def check_image_chain(chain, image_paths, task_dir=None):
     ``backing-filename``/``full-backing-filename`` and qcow2 ``data-file`` and vmdk extent
     ``filename`` must be inside image_paths (or the task directory), like the image: a
     qcow2 image in an allowed directory could otherwise name ``/etc/shadow`` as its
-    backing file. Relative names are relative to the image that names them. Does nothing
+    backing file. Relative names are relative to the image that names them. Names with a
+    protocol (``nbd:``, ``json:``...; only ``file:`` is local) are refused. Does nothing
     when image_paths is None.
     """
     image_paths = check_image_paths(image_paths)
     if image_paths is None:
         return
-    roots = _roots(image_paths, task_dir)
+    roots = _roots(image_paths, task_dir if task_dir_allowed else None)
     for info in chain if isinstance(chain, list) else [chain]:
         image = info.get('filename', '')
         names = [image, info.get('full-backing-filename') or info.get('backing-filename')]
@@ -432,6 +442,12 @@ def check_image_chain(chain, image_paths, task_dir=None):
         for name in names:
             if not isinstance(name, str) or not name:
                 continue
+            head = name.split('/', 1)[0]
+            if ':' in head:
+                if not name.startswith('file:'):
+                    raise QemuTaskError("image_path '%s' refers to '%s', which is not a local file; image_paths allows local image"
+                                        " files only" % (image, name), option='image_path')
+                name = name[len('file:'):]
             real = os.path.realpath(os.path.join(os.path.dirname(image) or _base(task_dir), name))
             if not any(_contains(root, real) for root in roots):
                 raise QemuTaskError("image_path '%s' refers to '%s', which is outside the allowed image_paths (%s); rebase the image"

@@ -139,7 +139,7 @@ class QemuProcess:
                 os.close(pidfd)
 
 
-def terminate(process, kill_timeout, kill_signal=signal.SIGTERM, grace=5.0):
+def terminate(process, kill_timeout, kill_signal=signal.SIGTERM, grace=2.0):
     """Stop a process by signal: kill_signal, up to kill_timeout, then SIGKILL.
 
     Returns a dict: method ('signal' or 'kill'), seconds taken, ended (bool).

@@ -156,7 +156,10 @@ class Shutdown:
             if client is not None:
                 client.close()
         if used is None and self.process.is_alive():
-            self.notes.append('no shutdown request reached the guest; forced it without waiting for kill_timeout')
+            if self._remaining() > 0:
+                self.notes.append('no shutdown request reached the guest; forced it without waiting for kill_timeout')
+            else:
+                self.notes.append('no shutdown request reached the guest within kill_timeout; forced it')
         forced = self._force(self.grace)
         if forced is None:
             # It ended by itself after the wait but before the signal: nothing was forced.
@@ -164,7 +167,9 @@ class Shutdown:
         return self._result(started, False, forced)
 
     def _connect(self):
-        client = QMPClient(self.monitor_socket, timeout=self._timeout(QMP_TIMEOUT))
+        # The greeting may take all of kill_timeout: QEMU serves one QMP client at a time, and
+        # a monitoring tool holding the socket must not turn a graceful stop into a forced one.
+        client = QMPClient(self.monitor_socket, timeout=self._timeout(self.kill_timeout))
         try:
             client.connect()
         except QMPError as exc:

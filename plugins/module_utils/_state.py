@@ -192,6 +192,14 @@ class TaskDir:
         for name in RUNTIME_FILES:
             _unlink(os.path.join(self.path, name))
 
+    def own_leftovers(self):
+        """True when the directory holds something the collection created, or nothing at all."""
+        try:
+            entries = os.listdir(self.path)
+        except OSError:
+            return False
+        return not entries or any(entry in OWN_FILES or (entry.startswith('.task-') and entry.endswith('.json')) for entry in entries)
+
     def remove(self, keep_user_files=True):
         """Remove what the collection created; the directory goes too when nothing else is in it."""
         if not os.path.isdir(self.path):

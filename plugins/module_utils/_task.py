@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import random
 import shutil
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._command import build_argv
@@ -136,11 +137,19 @@ class QemuTaskRunner:
         if not image_path:
             raise QemuTaskError('image_path is required when state is %s; give the path of the disk image to run'
                                 % self._param('state', 'running'), option='image_path')
-        image = resolve_image(image_path, task_dir.path, policy.get('image_paths'))
-        if policy.get('image_paths') is not None:
-            self._check_backing_files(image, policy['image_paths'], task_dir)
+        # The task directory counts as an allowed image directory (as Nomad's task directory
+        # does) only under the default state_dir: state_dir and name are task options, so any
+        # other state_dir would let a task name any host directory as its own.
+        trusted = self._task_dir_trusted(task_dir)
+        image_paths = policy.get('image_paths')
+        image = resolve_image(image_path, task_dir.path, image_paths, task_dir_allowed=trusted)
         args = list(self._param('args', []))
-        check_args(args, policy.get('args_allowlist'), policy.get('image_paths'), task_dir.path)
+        block_files = check_args(args, policy.get('args_allowlist'), image_paths, task_dir.path, task_dir_allowed=trusted)
+        if image_paths is not None:
+            self._check_backing_files(image, image_paths, task_dir, trusted, self.params.get('image_format'))
+            for path in block_files:
+                if os.path.isfile(path) and path != image:
+                    self._check_backing_files(path, image_paths, task_dir, trusted, None)
         memory = self._param('memory', 300)
         if not 128 <= memory <= 4000000:
             raise QemuTaskError('memory %s MB is out of bounds; use between 128 and 4000000 MB (Nomad\'s limits)' % memory, option='memory')
@@ -157,8 +166,9 @@ class QemuTaskRunner:
             for info in (other.get('ports') or {}).values():
                 if isinstance(info, dict) and isinstance(info.get('host'), int):
                     reserved.add(info['host'])
+        # Seeded by the task: check mode predicts the port a real run picks (if it is still free then).
         host_ports = allocate_ports(port_map, ports, previous=previous, reserved=reserved, own=own_ports,
-                                    host_address=host_address or None)
+                                    host_address=host_address or None, rng=random.Random(task_dir.path))
         forwards = [
             {'label': label, 'host_address': host_address, 'host_port': host_ports[label], 'guest_port': port_map[label]}
             for label in sorted(port_map)
@@ -198,13 +208,22 @@ class QemuTaskRunner:
                       for label in sorted(port_map)},
         }
 
-    def _check_backing_files(self, image, image_paths, task_dir):
+    @staticmethod
+    def _task_dir_trusted(task_dir):
+        if os.path.realpath(task_dir.state_dir) != os.path.realpath(default_state_dir()):
+            return False
+        return not os.path.islink(task_dir.path)
+
+    def _check_backing_files(self, image, image_paths, task_dir, trusted, image_format):
         """A qcow2 (or vmdk...) image inside image_paths must not pull in files from outside through its backing chain."""
         qemu_img = self.find_binary('qemu-img')
         if not qemu_img:
             raise QemuTaskError('image_paths is in force, and checking the backing files of image_path %s needs qemu-img, '
                                 'which was not found on PATH; install it (Debian: qemu-utils)' % image, option='image_paths')
-        rc, out, err = self.run_command([qemu_img, 'info', '--output=json', '--backing-chain', '-U', image])
+        command = [qemu_img, 'info', '--output=json', '--backing-chain', '-U']
+        if image_format:
+            command += ['-f', image_format]
+        rc, out, err = self.run_command(command + [image])
         try:
             chain = json.loads(out) if rc == 0 else None
         except ValueError:
@@ -212,7 +231,7 @@ class QemuTaskRunner:
         if chain is None:
             raise QemuTaskError('image_path %s cannot be read by qemu-img (exit status %s): %s; check that it is a disk image'
                                 % (image, rc, (err or out or '').strip()[:300]), option='image_path')
-        check_image_chain(chain, image_paths, task_dir.path)
+        check_image_chain(chain, image_paths, task_dir.path, task_dir_allowed=trusted)
 
     # ---- observed state -----------------------------------------------------------------
     @staticmethod
@@ -255,9 +274,9 @@ class QemuTaskRunner:
                 why = 'failed to start (exit status %d)' % rc
             else:
                 why = 'exited right after starting'
-            if 'Failed to get "write" lock' in message:
+            if '"write" lock' in message:
                 message += ('; another process (another task?) has this image open: give each VM its own copy of the image, '
-                            'or add -snapshot to args so that QEMU leaves the image unchanged and shares it')
+                            'or add -snapshot to the args of every VM that uses it, so that none writes it')
             raise QemuTaskError('%s %s: %s%s' % (
                 os.path.basename(argv[0]), why, message or '(no output)',
                 ('; guest console: %s' % console) if console else ''))
@@ -299,7 +318,7 @@ class QemuTaskRunner:
     def run(self):
         state = self._param('state', 'running')
         task_dir = self._task_dir()
-        if self.check_mode:
+        if self.check_mode or (state in ('absent', 'stopped') and not task_dir.exists()):
             return self._reconcile(state, task_dir)
         lock_wait = LOCK_WAIT
         try:
@@ -312,7 +331,7 @@ class QemuTaskRunner:
             return self._reconcile(state, task_dir)
         finally:
             # No task left (removed, never there, or a new task that could not start): no lock file left either.
-            lock.release(remove=not task_dir.exists())
+            lock.release(remove=state == 'absent' or not task_dir.exists())
 
     def _reconcile(self, state, task_dir):
         record = task_dir.read_record()
@@ -381,6 +400,7 @@ class QemuTaskRunner:
             'config': want['config'],
             'accelerator': want['accelerator'],
             'ports': want['ports'],
+            'created_dir': bool(record and not record.get('damaged') and record.get('created_dir')),
         }
         if same_argv and not restart:
             # Only how the VM is to be stopped changed: no restart needed.
@@ -406,6 +426,8 @@ class QemuTaskRunner:
             # Say so now: if the start below fails, the record must not claim a running VM.
             record = dict(record, state='stopped', pid=None, start_time=None)
             task_dir.write_record(record)
+        # Whether the collection made the task directory: only then may state=absent remove it whole.
+        new_record['created_dir'] = bool(record and not record.get('damaged') and record.get('created_dir')) or not task_dir.exists()
         task_dir.ensure()
         try:
             if want['ports']:
@@ -457,11 +479,21 @@ class QemuTaskRunner:
         after = {'state': 'absent'}
         if not task_dir.exists():
             return self._result(False, self._task_info(task_dir, None, None), before, after)
+        is_task = bool(record) and not record.get('damaged')
+        if not is_task and not task_dir.own_leftovers():
+            # A directory that is not a task's (no record, nothing of ours in it) is never touched.
+            self.warn('%s exists but holds no task; left alone' % task_dir.path)
+            return self._result(False, self._task_info(task_dir, None, None), before, after)
         if process:
             self.actions.append('stopped')
         self.actions.append('removed')
         if not self.check_mode:
             if process:
                 self.stop(process, record, task_dir)
-            task_dir.remove(keep_user_files=False)
+            # A directory the collection created goes whole; one that was there before (say, with
+            # images downloaded into it) keeps what is not the collection's.
+            task_dir.remove(keep_user_files=not (is_task and record.get('created_dir')))
+            if task_dir.exists():
+                self.warn('%s holds files that are not the collection\'s (it existed before the task); they were left there'
+                          % task_dir.path)
         return self._result(True, {'name': task_dir.name, 'state': 'absent', 'task_dir': task_dir.path}, before, after)

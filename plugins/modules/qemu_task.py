@@ -50,8 +50,10 @@ options:
         and starts it again if its process died.
       - V(stopped) stops a running VM and keeps its state (including its dynamic host ports).
       - V(restarted) stops the VM if it runs and starts it; always a change.
-      - V(absent) stops the VM if it runs and removes the task directory with everything in it.
-        Nothing to remove is not an error.
+      - V(absent) stops the VM if it runs and removes the task. A task directory the module created
+        is removed with everything in it; one that existed before the task (for example with images
+        downloaded into it) keeps the files that are not the collection's, with a warning. A
+        directory that holds no task is left alone. Nothing to remove is not an error.
       - How a VM is stopped is set by O(graceful_shutdown) and O(kill_timeout); RV(shutdown) says
         how it ended.
     type: str
@@ -166,8 +168,14 @@ options:
     type: raw
   image_paths:
     description:
-      - Directories images may come from (Nomad's plugin option C(image_paths)). Unset or empty
-        means no restriction, unless the host policy sets one.
+      - Directories images may come from (Nomad's plugin option C(image_paths)). Unset means no
+        restriction, unless the host policy sets one; an empty list allows the task directory only.
+      - The task directory is allowed too, as in Nomad, but only under the default O(state_dir);
+        O(state_dir) and O(name) are task options, so under another O(state_dir) a task could name
+        any directory as its own. With another O(state_dir), add it to O(image_paths) (or the host
+        policy) to use images in task directories.
+      - Images named in O(args) and the backing files of every image (checked with C(qemu-img info
+        --backing-chain)) must be inside these directories too.
       - The host policy file C(/etc/nomadic-qemu/policy.json) (written by the host role) applies
         first; this option can only narrow it, never widen it.
     type: list

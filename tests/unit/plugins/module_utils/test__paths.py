@@ -532,3 +532,38 @@ def test_check_image_chain_allows(tree):
         {'filename': tree['I'] + '/sub/disk.img', 'format': 'raw'},
     ], [tree['I']], tree['T'])
     check_image_chain([{'filename': tree['T'] + '/local/rel.img'}], [], tree['T'])
+
+
+def test_task_dir_not_allowed_is_only_a_base(tmp_path):
+    task_dir = tmp_path / 'task'
+    task_dir.mkdir()
+    (task_dir / 'disk.img').write_bytes(b'\0' * 512)
+    allowed = tmp_path / 'images'
+    allowed.mkdir()
+    assert resolve_image('disk.img', str(task_dir), [str(allowed)]) == str(task_dir / 'disk.img')
+    with pytest.raises(QemuTaskError) as exc:
+        resolve_image('disk.img', str(task_dir), [str(allowed)], task_dir_allowed=False)
+    assert str(exc.value) == ("image_path 'disk.img' resolves to '%s' which is outside the allowed image_paths (%s); "
+                              "add its directory to image_paths or move the image" % (task_dir / 'disk.img', allowed))
+
+
+def test_check_args_returns_the_block_files(tmp_path):
+    allowed = tmp_path / 'images'
+    allowed.mkdir()
+    args = ['-drive', 'file=%s/a.qcow2,if=virtio' % allowed, '-cdrom', str(allowed / 'b.iso')]
+    assert check_args(args, image_paths=[str(allowed)]) == [str(allowed / 'a.qcow2'), str(allowed / 'b.iso')]
+    assert check_args(args) == []
+
+
+@pytest.mark.parametrize('backing', ['nbd://host/export', 'json:{"driver": "file", "filename": "/etc/shadow"}', 'ssh:host'])
+def test_image_chain_refuses_protocols(tmp_path, backing):
+    image = str(tmp_path / 'x.qcow2')
+    with pytest.raises(QemuTaskError) as exc:
+        check_image_chain([{'filename': image, 'backing-filename': backing}], [str(tmp_path)])
+    assert str(exc.value) == ("image_path '%s' refers to '%s', which is not a local file; image_paths allows local image files only"
+                              % (image, backing))
+
+
+def test_image_chain_accepts_file_prefix(tmp_path):
+    image = str(tmp_path / 'x.qcow2')
+    check_image_chain([{'filename': image, 'backing-filename': 'file:' + str(tmp_path / 'base.img')}], [str(tmp_path)])

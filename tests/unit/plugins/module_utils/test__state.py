@@ -145,3 +145,18 @@ def test_lock_creates_only_the_state_dir(tmp_path):
     finally:
         lock.release(remove=True)
     assert os.listdir(task.state_dir) == []
+
+
+@pytest.mark.parametrize('files, expected', [
+    ([], True),
+    (['qemu.pid'], True),
+    (['.task-abc.json'], True),
+    (['precious.txt'], False),
+    (['precious.txt', 'console.log'], True),
+])
+def test_own_leftovers(tmp_path, files, expected):
+    task = TaskDir(str(tmp_path), 'vm1')
+    task.ensure()
+    for name in files:
+        (tmp_path / 'vm1' / name).write_text('x')
+    assert task.own_leftovers() is expected
