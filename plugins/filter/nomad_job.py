@@ -17,7 +17,7 @@ description:
   - See P(nomadic.qemu.nomad_job#lookup) for what is mapped, what is listed as not applied and what is an error.
 requirements:
   - python-hcl2 8.x on the controller
-positional: job_vars, filename
+positional: job_vars, filename, stop_only
 options:
   _input:
     description: The text of the job file.
@@ -31,6 +31,12 @@ options:
     description: The name to give the job in messages and in the C(file) key of the result.
     type: str
     default: <job>
+  stop_only:
+    description:
+      - Read only what stopping the job needs (its ID and task names); other errors are listed in C(errors)
+        instead of failing. See the option of the same name of P(nomadic.qemu.nomad_job#lookup).
+    type: bool
+    default: false
 seealso:
   - plugin: nomadic.qemu.nomad_job
     plugin_type: lookup
@@ -69,7 +75,7 @@ RETURN = r"""
 _value:
   description:
     - The job, as one element of the P(nomadic.qemu.nomad_job#lookup) lookup's result (keys C(file), C(job), C(name),
-      C(type), C(tasks), C(groups), C(skipped), C(ignored)).
+      C(type), C(tasks), C(groups), C(skipped), C(ignored), C(errors)).
   type: dict
 """
 
@@ -79,10 +85,10 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._jobfile import JobFileError, read_job
 
 
-def nomad_job(text, job_vars=None, filename='<job>'):
+def nomad_job(text, job_vars=None, filename='<job>', stop_only=False):
     """Read the text of a Nomad job file; ``job_vars`` are the values of its input variables."""
     try:
-        return read_job(text, filename=filename, variables=job_vars or {})
+        return read_job(text, filename=filename, variables=job_vars or {}, stop_only=bool(stop_only))
     except JobFileError as exc:
         raise AnsibleFilterError(to_native(str(exc))) from None
 

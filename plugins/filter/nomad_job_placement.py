@@ -18,7 +18,7 @@ description:
   - Constraints are checked as P(nomadic.qemu.constraint_met#test) checks them. A constraint that cannot be
     evaluated (an unknown operator, a malformed version constraint) is an error naming the job file and where the
     constraint is.
-positional: attributes
+positional: attributes, running
 options:
   _input:
     description: A job, one element of the result of P(nomadic.qemu.nomad_job#lookup).
@@ -31,6 +31,16 @@ options:
         (C(kernel.name), C(node.unique.name), C(meta.rack)) as the constraints need.
     type: dict
     required: true
+  running:
+    description:
+      - The tasks already on the host, each a dictionary with at least C(job) and C(name) (and C(group), C(task),
+        C(index)), such as the C(.nomadic-job.json) marks the playbook C(nomadic.qemu.run_job) writes into the task
+        directories it creates.
+      - Those of this job that the host does not run now are returned in RV(_value.stale), as Nomad stops the
+        allocations a job no longer wants (a group or task removed, a lower C(count), constraints no longer met).
+    type: list
+    elements: dict
+    default: []
 seealso:
   - plugin: nomadic.qemu.nomad_job
     plugin_type: lookup
@@ -78,13 +88,27 @@ _value:
           description: The names of the group's qemu task instances.
           type: list
           elements: str
-          sample: [web-frontend-vm]
+          sample: [web-frontend-vm-0]
         reasons:
           description: The unmet constraints, each prefixed with where it comes from.
           type: list
           elements: str
           sample:
             - "job 'web': constraint '${attr.driver.qemu.version} version >= 9.0' is not met: driver.qemu.version is '7.2.22'"
+    stale:
+      description:
+        - The items of O(running) that belong to this job but that the host does not run now, with C(reason) and
+          C(message) added; stop and remove them.
+      type: list
+      elements: dict
+      sample:
+        - job: web
+          group: front
+          task: vm
+          index: 2
+          name: web-front-vm-2
+          reason: group 'front' now has count = 2, so index 2 is no longer run
+          message: "web-front-vm-2: stopped and removed: group 'front' now has count = 2, so index 2 is no longer run"
 """
 
 from ansible.errors import AnsibleFilterError
@@ -94,15 +118,18 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import c
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._jobfile import JobFileError, place_job
 
 
-def nomad_job_placement(job, attributes):
-    """The tasks of ``job`` a host with ``attributes`` runs, and the groups it does not."""
+def nomad_job_placement(job, attributes, running=None):
+    """The tasks of ``job`` a host with ``attributes`` runs, the groups it does not, and the job's ``running`` tasks to stop."""
     if not isinstance(job, dict) or not isinstance(job.get('groups'), list) or not isinstance(job.get('tasks'), list):
         raise AnsibleFilterError('nomad_job_placement needs a job read by the nomadic.qemu.nomad_job lookup or filter as input')
     if not isinstance(attributes, dict):
         raise AnsibleFilterError('nomad_job_placement needs the host attributes as a dictionary, such as '
                                  'ansible_facts.driver_qemu_attributes, not %s' % type(attributes).__name__)
+    if running is not None and not isinstance(running, list):
+        raise AnsibleFilterError('nomad_job_placement needs running as a list of dictionaries with job and name, not %s'
+                                 % type(running).__name__)
     try:
-        return place_job(job, attributes, check_constraints)
+        return place_job(job, attributes, check_constraints, running)
     except JobFileError as exc:
         raise AnsibleFilterError(to_native(str(exc))) from None
 

@@ -14,11 +14,14 @@ description:
   - Reads a HashiCorp Nomad job file (HCL) on the controller and returns, per file, its C(qemu) tasks ready for
     M(nomadic.qemu.qemu_task), the artifacts to download for them, their constraints, the tasks it skips and
     the settings it does not apply.
-  - Each task of a group with C(count > 1) is returned once per index, with a task name of its own.
+  - Each task is returned once per count index, with a task name of its own that always ends with the index, as
+    Nomad's allocation index is 0 even with C(count = 1); changing the count never renames a running task.
   - Nothing in the file is dropped silently. What has a meaning here is mapped; Nomad settings without one
     (C(datacenters), C(service), C(restart), C(resources.cpu)...) are listed in RV(_raw[].ignored) with the
     reason; anything else (an unknown key, a C(${...}) that cannot be resolved, a malformed file, a bad checksum)
-    is an error naming the file, the task and the key.
+    is an error naming the file, the task and the key. Constraints are checked for what does not depend on a host
+    (the operator, a C(version) or C(semver) constraint, a C(regexp)); variables for their C(type); a variable
+    with a C(validation) block is refused, since it is not evaluated.
   - "Interpolation: C(var.NAME) and C(local.NAME) (HCL2 input variables and locals) are resolved, and so are the
     runtime variables known before a task runs: C(NOMAD_JOB_NAME), C(NOMAD_JOB_ID), C(NOMAD_GROUP_NAME),
     C(NOMAD_TASK_NAME), C(NOMAD_ALLOC_INDEX), C(NOMAD_ALLOC_NAME), C(NOMAD_META_<key>) and C(NOMAD_TASK_DIR)
@@ -45,6 +48,15 @@ options:
       - A variable without a default must be given; a name the file does not declare is an error.
     type: dict
     default: {}
+  stop_only:
+    description:
+      - Read only what stopping the job needs, its ID and the names of its qemu tasks, for C(state=absent) of the
+        playbook C(nomadic.qemu.run_job), so that a job file a later edit broke can still be stopped.
+      - A file that is not valid HCL, or without exactly one C(job) block, is still an error. Other errors are
+        listed in RV(_raw[].errors), and the tasks whose names cannot be known (a C(count) that cannot be read)
+        are left out; the tasks returned may lack their options, artifacts and constraints.
+    type: bool
+    default: false
 notes:
   - "The artifact C(options.checksum) is checked here for its form (C(md5), C(sha1), C(sha256) or C(sha512), then
     the right number of hexadecimal digits): the example C(md5:123445555555555) of Nomad's qemu driver
@@ -133,13 +145,13 @@ _raw:
           type: str
           sample: vm
         index:
-          description: The count index (C(NOMAD_ALLOC_INDEX)); V(null) when the group's count is 1.
+          description: The count index (C(NOMAD_ALLOC_INDEX)), from 0 to the group's count minus 1.
           type: int
           sample: 0
         name:
           description:
-            - The task name for M(nomadic.qemu.qemu_task), C(<job>-<group>-<task>), with C(-<index>) when the
-              group's count is more than 1.
+            - The task name for M(nomadic.qemu.qemu_task), C(<job>-<group>-<task>-<index>), with the index even when
+              the group's count is 1.
             - Characters a task name cannot hold become C(-); a name longer than 64 characters is cut and ends
               with 8 hexadecimal digits of a hash of the full name.
           type: str
@@ -251,7 +263,7 @@ _raw:
           description: The names of its qemu task instances.
           type: list
           elements: str
-          sample: [web-frontend-vm]
+          sample: [web-frontend-vm-0]
         constraints:
           description:
             - The constraints deciding whether the group runs on a host, as in Nomad those of the job, the group and
@@ -283,6 +295,12 @@ _raw:
           key: datacenters
           reason: Nomad scheduling; here the inventory and the play choose the hosts
           message: "job 'web': datacenters is not applied: Nomad scheduling; here the inventory and the play choose the hosts"
+    errors:
+      description:
+        - With O(stop_only), the errors a full read refuses the file for, each naming the file and where; empty otherwise.
+      type: list
+      elements: str
+      sample: ["web.nomad.hcl: job 'web', group 'front', task 'vm': resources.memory is 64; the qemu driver needs 128 to 4000000 (MB)"]
 """
 
 from ansible.errors import AnsibleLookupError
@@ -298,6 +316,7 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         job_variables = self.get_option('job_vars') or {}
+        stop_only = self.get_option('stop_only')
         results = []
         for term in terms:
             path = self.find_file_in_search_path(variables, 'files', term, ignore_missing=True)
@@ -305,7 +324,7 @@ class LookupModule(LookupBase):
                 raise AnsibleLookupError('the Nomad job file %s was not found; give an absolute path, or one relative to the '
                                          "play's directory or its files/ directory" % to_native(term))
             try:
-                results.append(read_job_file(path, variables=job_variables))
+                results.append(read_job_file(path, variables=job_variables, stop_only=stop_only))
             except JobFileError as exc:
                 raise AnsibleLookupError(to_native(str(exc))) from None
         return results

@@ -34,6 +34,7 @@ from ansible.errors import AnsibleError
 from ansible_collections.nomadic.qemu.plugins.module_utils._duration import parse_duration
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._state import TASK_NAME_RE
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import OPERATORS, ConstraintError, attribute_name, check_constraint
 
 try:
     import hcl2
@@ -163,6 +164,8 @@ _LOCAL_RE = re.compile(r'^local\.(%s)$' % _IDENT)
 _RUNTIME_RE = re.compile(r'^(?:(NOMAD_[A-Za-z0-9_]+)|env\[\s*"(NOMAD_[A-Za-z0-9_]+)"\s*\])$')
 # Expressions a running Nomad client resolves: left alone where no value is needed (constraints).
 _NOMAD_RUNTIME_RE = re.compile(r'^(?:NOMAD_[A-Za-z0-9_]+|env\[\s*"[^"]*"\s*\]|(?:attr|node|meta|driver|device)\.[A-Za-z0-9_.\-\[\]"]+)$')
+# What a Nomad client replaces in task settings at run time (helper/args ReplaceEnv): ${...} without braces inside.
+_RUNTIME_SEQUENCE_RE = re.compile(r'\$\{([^{}]*)\}')
 _NAME_CHARS_RE = re.compile(r'[^A-Za-z0-9_.-]+')
 _HEX_RE = re.compile(r'^[0-9A-Fa-f]+$')
 _HTTP_SCHEMES = ('http', 'https')
@@ -546,21 +549,30 @@ class _Interpolator:
 
     # runtime pass
     def runtime(self, value, ctx, key, env):
-        """The runtime pass over ``value`` with the NOMAD_* values in ``env``."""
+        """The runtime pass over ``value`` with the NOMAD_* values in ``env``.
+
+        As a Nomad client does, it replaces ``${NAME}`` when NAME is known and leaves any other
+        ``${...}`` as it is: after the HCL pass, such text comes from an escape (``$${x}`` in the
+        file is the literal ``${x}``) or from a variable's value. The expressions only a running
+        client knows (``${NOMAD_PORT_http}``, ``${attr.*}``) are refused: their value would be wrong.
+        """
         if isinstance(value, list):
             return [self.runtime(v, ctx, '%s[%d]' % (key, i), env) for i, v in enumerate(value)]
         if isinstance(value, dict):
             return dict((k, self.runtime(v, ctx, '%s.%s' % (key, k), env)) for k, v in value.items())
-        if not isinstance(value, str) or ('${' not in value and '%{' not in value):
+        if not isinstance(value, str) or '${' not in value:
             return value
 
-        def expression(expr, ctx, key):
-            match = _RUNTIME_RE.match(expr)
-            name = match and (match.group(1) or match.group(2))
+        def replace(match):
+            expression = match.group(1).strip()
+            found = _RUNTIME_RE.match(expression)
+            name = found and (found.group(1) or found.group(2))
             if name and name in env:
                 return env[name]
-            raise _Unresolved(expr)
-        return self._template(value, ctx, key, expression, keep=False)
+            if _NOMAD_RUNTIME_RE.match(expression):
+                raise self._unresolved_error(_Unresolved(expression), ctx, key)
+            return match.group(0)
+        return _RUNTIME_SEQUENCE_RE.sub(replace, value)
 
     def _template(self, text, ctx, key, resolve, keep):
         try:
@@ -627,41 +639,156 @@ def _plain(value):
 
 # ---- variables --------------------------------------------------------------------------
 
-def _declared_variables(data, ctx):
-    """name -> (has_default, default) from variable "x" { ... } and variables { ... } blocks."""
+_PRIMITIVE_TYPES = ('string', 'number', 'bool', 'any')
+_COLLECTION_TYPE_RE = re.compile(r'^(list|set|map)\((.*)\)$')
+_NUMBER_RE = re.compile(r'^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$')
+SENSITIVE_REASON = ('its value is not hidden: Ansible may show it in task output and logs; keep secrets out of job_vars '
+                    'or run with no_log')
+
+
+class _TypeMismatch(Exception):
+    pass
+
+
+def _variable_type(value, ctx, name):
+    """A variable's type constraint: 'string', 'number', 'bool', 'any', or ('list'|'set'|'map', element type)."""
+    text = _hcl_text(_plain(value)) if not isinstance(value, (list, dict)) else ''
+    if text.startswith('${') and text.endswith('}'):
+        text = text[2:-1]
+    text = re.sub(r'\s+', '', text)
+
+    def parse(part):
+        if part in _PRIMITIVE_TYPES:
+            return part
+        match = _COLLECTION_TYPE_RE.match(part)
+        if match:
+            return (match.group(1), parse(match.group(2)))
+        raise ctx.error('variable %s has the type %s, which is not checked here; use string, number, bool, any, or list(...), '
+                        'set(...) or map(...) of them' % (_quote(name), _quote(text or value)))
+    return parse(text)
+
+
+def _type_text(kind):
+    return kind if isinstance(kind, str) else '%s(%s)' % (kind[0], _type_text(kind[1]))
+
+
+def _convert(value, kind):
+    """``value`` converted to the type ``kind`` as HCL converts it; raises _TypeMismatch."""
+    if value is None or kind == 'any':
+        return value
+    if kind == 'string':
+        if isinstance(value, (str, bool, int, float)):
+            return _hcl_text(value)
+        raise _TypeMismatch()
+    if kind == 'number':
+        if _is_int(value) or isinstance(value, float):
+            return value
+        if isinstance(value, str) and _NUMBER_RE.match(value.strip()):
+            number = float(value.strip())
+            return int(number) if number.is_integer() and re.match(r'^[+-]?[0-9]+$', value.strip()) else number
+        raise _TypeMismatch()
+    if kind == 'bool':
+        flag = _to_bool(value)
+        if flag is None or _is_int(value):
+            raise _TypeMismatch()
+        return flag
+    collection, element = kind
+    if collection == 'map':
+        if not isinstance(value, dict):
+            raise _TypeMismatch()
+        return dict((k, _convert(v, element)) for k, v in value.items())
+    if not isinstance(value, list):
+        raise _TypeMismatch()
+    items = [_convert(v, element) for v in value]
+    if collection == 'set':
+        unique = []
+        for item in items:
+            if item not in unique:
+                unique.append(item)
+        items = unique
+    return items
+
+
+def _declared_variables(data, ctx, ignored, tolerant):
+    """name -> dict(has_default, default, type, nullable) from variable "x" { ... } and variables { ... } blocks."""
     declared = {}
     for name, body in _labelled(data.get('variable'), ctx, 'variable', 'variable "image" { default = "linux.img" }'):
-        _check_keys(body, VARIABLE_KEYS, ctx, 'variable %s' % _quote(name), 'a variable block')
-        if name in declared:
-            raise ctx.error('variable %s is declared twice; declare it once' % _quote(name))
-        declared[name] = ('default' in body, _strip(body.get('default')))
+        def declare(name=name, body=body):
+            if name in declared:
+                raise ctx.error('variable %s is declared twice; declare it once' % _quote(name))
+            info = declared[name] = {'has_default': 'default' in body, 'default': _unescape(_strip(body.get('default'))), 'type': 'any',
+                                     'nullable': True}
+            _check_keys(body, VARIABLE_KEYS, ctx, 'variable %s' % _quote(name), 'a variable block')
+            info['nullable'] = _to_bool(body.get('nullable', True))
+            if info['nullable'] is None:
+                raise ctx.error('variable %s: nullable must be true or false, not %r' % (_quote(name), body.get('nullable')))
+            sensitive = _to_bool(body.get('sensitive', False))
+            if sensitive is None:
+                raise ctx.error('variable %s: sensitive must be true or false, not %r' % (_quote(name), body.get('sensitive')))
+            if sensitive:
+                ignored.add_at('variable %s' % _quote(name), 'sensitive', SENSITIVE_REASON)
+            if body.get('type') is not None:
+                info['type'] = _variable_type(body['type'], ctx, name)
+            if 'validation' in body:
+                conditions = ', '.join(_quote(_hcl_text(_plain(item.get('condition'))))
+                                       for item in _bodies(body['validation'], ctx, 'validation'))
+                raise ctx.error('variable %s has a validation block (condition %s), which is not evaluated here, and Nomad refuses a job '
+                                'whose validation fails; check the value before the run (for example with ansible.builtin.assert) '
+                                'and remove the validation block' % (_quote(name), conditions))
+        tolerant.run(declare)
     for body in _bodies(data.get('variables'), ctx, 'variables'):
         for name, default in body.items():
             if name == _BLOCK_MARK:
                 continue
             if name in declared:
-                raise ctx.error('variable %s is declared twice; declare it once' % _quote(name))
-            declared[name] = (True, _strip(default))
+                tolerant.run(lambda name=name: _raise(ctx.error('variable %s is declared twice; declare it once' % _quote(name))))
+                continue
+            declared[name] = {'has_default': True, 'default': _unescape(_strip(default)), 'type': 'any', 'nullable': True}
     return declared
 
 
-def _variable_values(declared, given, ctx):
+def _raise(exc):
+    raise exc
+
+
+def _unescape(value):
+    """A literal value (a variable's default) as HCL reads it: $${ and %%{ are a literal ${ and %{."""
+    if isinstance(value, list):
+        return [_unescape(v) for v in value]
+    if isinstance(value, dict):
+        return dict((k, _unescape(v)) for k, v in value.items())
+    if isinstance(value, str):
+        return value.replace('$${', '${').replace('%%{', '%{')
+    return value
+
+
+def _variable_values(declared, given, ctx, tolerant):
     given = given or {}
     if not isinstance(given, dict):
         raise ctx.error('job_vars must be a mapping of variable names to values, not %s' % type(given).__name__)
     unknown = sorted(set(given) - set(declared))
     if unknown:
-        raise ctx.error('job_vars gives %s, which the job file does not declare (declared: %s); '
-                        'remove it or add a variable block' % (', '.join(_quote(n) for n in unknown), ', '.join(sorted(declared)) or 'none'))
+        tolerant.run(lambda: _raise(ctx.error(
+            'job_vars gives %s, which the job file does not declare (declared: %s); remove it or add a variable block'
+            % (', '.join(_quote(n) for n in unknown), ', '.join(sorted(declared)) or 'none'))))
     values = {}
-    for name, (has_default, default) in declared.items():
-        if name in given:
-            values[name] = given[name]
-        elif has_default:
-            values[name] = default
-        else:
-            raise ctx.error('variable %s has no default and no value; pass it in job_vars (like nomad job run -var %s=...)'
-                            % (_quote(name), name))
+    for name, info in declared.items():
+        def value_of(name=name, info=info):
+            if name in given and not (given[name] is None and not info['nullable'] and info['has_default']):
+                value, origin = given[name], 'job_vars gives'
+            elif info['has_default']:
+                value, origin = info['default'], 'its default is'
+            else:
+                raise ctx.error('variable %s has no default and no value; pass it in job_vars (like nomad job run -var %s=...)'
+                                % (_quote(name), name))
+            if value is None and not info['nullable']:
+                raise ctx.error('variable %s is null, but it is declared with nullable = false; give it a value' % _quote(name))
+            try:
+                values[name] = _convert(value, info['type'])
+            except _TypeMismatch:
+                raise ctx.error('variable %s: %s %r, which is not a %s (its type); give a value of that type'
+                                % (_quote(name), origin, value, _type_text(info['type']))) from None
+        tolerant.run(value_of)
     return values
 
 
@@ -692,12 +819,41 @@ class _Ignored:
         self.items = []
 
     def add(self, ctx, key, reason):
-        self.items.append({'where': ctx.where(), 'key': key, 'reason': reason,
-                           'message': '%s: %s is not applied: %s' % (ctx.where(), key, reason)})
+        self.add_at(ctx.where(), key, reason)
+
+    def add_at(self, where, key, reason):
+        self.items.append({'where': where, 'key': key, 'reason': reason,
+                           'message': '%s: %s is not applied: %s' % (where, key, reason)})
+
+
+class _Tolerant:
+    """Runs the steps of reading a job; with ``on``, a JobFileError is recorded and the step's default returned.
+
+    Stopping a job needs only its ID and the names of its tasks: a job file that a later edit
+    broke (memory = 64, a bad constraint) can still be stopped.
+    """
+
+    def __init__(self, on):
+        self.on = on
+        self.errors = []
+
+    def run(self, step, default=None):
+        if not self.on:
+            return step()
+        try:
+            return step()
+        except JobFileError as exc:
+            if str(exc) not in self.errors:
+                self.errors.append(str(exc))
+            return default
 
 
 def _constraints(body, ctx, level, ignored):
-    """The constraints of a job, group or task body, as dicts of attribute, operator, value, level and source."""
+    """The constraints of a job, group or task body, as dicts of attribute, operator, value, level and source.
+
+    Each is checked as placing the job on a host checks it, apart from the host's attributes:
+    an unknown operator, a malformed version constraint or regular expression is an error here.
+    """
     constraints = []
     for index, item in enumerate(_bodies(body.get('constraint'), ctx, 'constraint')):
         key = 'constraint[%d]' % index
@@ -710,8 +866,13 @@ def _constraints(body, ctx, level, ignored):
         if len(shorthands) > 1 or (shorthands and operator is not None):
             raise ctx.error('%s mixes %s; use operator and value, or one shorthand' % (
                 key, ', '.join(shorthands + (['operator'] if operator is not None else []))))
+        if shorthands and value is not None:
+            raise ctx.error('%s sets value next to the short form %s, which carries its own value; use operator and value, '
+                            'or %s = "..." alone' % (key, shorthands[0], shorthands[0]))
+        value_key = 'value'
         if shorthands and shorthands[0] in CONSTRAINT_SHORTHANDS:
             operator, value = CONSTRAINT_SHORTHANDS[shorthands[0]], item[shorthands[0]]
+            value_key = shorthands[0]
         elif shorthands or operator in ('distinct_hosts', 'distinct_property'):
             # These spread a job's allocations over hosts; here every host runs all of them.
             ignored.add(ctx, key, '%s spreads allocations over Nomad clients; here every selected host runs all '
@@ -722,9 +883,24 @@ def _constraints(body, ctx, level, ignored):
         constraint = {'attribute': _hcl_text(attribute), 'operator': '=' if operator in (None, '') else _hcl_text(operator)}
         if value is not None:
             constraint['value'] = _hcl_text(value)
+        _check_constraint(constraint, ctx, key, value_key)
         constraint.update(level=level, source=ctx.where())
         constraints.append(constraint)
     return constraints
+
+
+def _check_constraint(constraint, ctx, key, value_key):
+    """Refuse a constraint no host can evaluate, naming the key at fault."""
+    try:
+        attribute_name(constraint['attribute'])
+    except ConstraintError as exc:
+        raise ctx.error('%s.attribute: %s' % (key, exc)) from None
+    try:
+        # With no attributes: every check that does not depend on the host.
+        check_constraint({}, constraint['attribute'], constraint['operator'], constraint.get('value'))
+    except ConstraintError as exc:
+        at_fault = 'operator' if constraint['operator'] not in OPERATORS else value_key
+        raise ctx.error('%s.%s: %s' % (key, at_fault, exc)) from None
 
 
 def _meta(body, ctx):
@@ -923,7 +1099,9 @@ def _qemu_options(config, resources, kill_timeout, ports, ctx, ignored):
     _check_keys(config, CONFIG_KEYS, ctx, 'config', 'the qemu driver')
     options = {}
     image_path = config.get('image_path')
-    if not isinstance(image_path, str) or not image_path.strip():
+    if image_path is not None and not isinstance(image_path, str):
+        raise ctx.error('config.image_path must be a string, such as "local/linux.img", not %r' % (image_path,))
+    if image_path is None or not image_path.strip():
         raise ctx.error('config has no image_path; set it to the image, such as local/linux.img for an artifact in local/')
     options['image_path'] = image_path
     for name, choices in (('accelerator', ACCELERATORS), ('drive_interface', DRIVE_INTERFACES),
@@ -989,36 +1167,45 @@ def _qemu_options(config, resources, kill_timeout, ports, ctx, ignored):
     return options
 
 
-def read_job(text, filename='<job>', variables=None):
+def read_job(text, filename='<job>', variables=None, stop_only=False):
     """Read the text of a Nomad job file.
 
     Returns a dict:
 
     - ``file``, ``job`` (the job ID, its label), ``name`` (its name), ``type``;
     - ``tasks``: one item per qemu task and count index, in file order, each with ``job``,
-      ``group``, ``task``, ``index`` (null when the group's count is 1), ``name`` (the
-      qemu_task name), ``options`` (qemu_task options), ``artifacts`` and ``constraints``
-      (job, group and task levels, each with its ``level`` and ``source``);
+      ``group``, ``task``, ``index`` (the count index, 0 to count - 1), ``name`` (the qemu_task
+      name), ``options`` (qemu_task options), ``artifacts`` and ``constraints`` (job, group and
+      task levels, each with its ``level`` and ``source``);
     - ``groups``: per group its ``count``, the names of its qemu task instances and the
       constraints deciding where it runs (job, group and every qemu task of the group);
     - ``skipped``: tasks not run (other drivers, groups with count 0), with the reason;
-    - ``ignored``: settings Nomad knows that are not applied here, with the reason.
+    - ``ignored``: settings Nomad knows that are not applied here, with the reason;
+    - ``errors``: with ``stop_only``, what a full read refuses the file for (empty otherwise).
 
-    Raises JobFileError for anything it cannot map.
+    Raises JobFileError for anything it cannot map. With ``stop_only``, only what stopping the
+    job needs must be right (the file parses, it has one job block): other errors are listed in
+    ``errors``, and the tasks whose names cannot be known (a count that cannot be read) are left
+    out; the tasks that are kept may miss their options, artifacts and constraints.
     """
     base = _Context(filename)
     data = parse_hcl(text, filename)
-    _check_keys(data, TOP_LEVEL_KEYS, base, 'the file', 'a job file')
-    declared = _declared_variables(data, base)
-    values = _variable_values(declared, variables, base)
+    tolerant = _Tolerant(stop_only)
+    ignored = _Ignored()
+    tolerant.run(lambda: _check_keys(data, TOP_LEVEL_KEYS, base, 'the file', 'a job file'))
+    declared = tolerant.run(lambda: _declared_variables(data, base, ignored, tolerant), {})
+    values = _variable_values(declared, variables, base, tolerant)
     locals_ = {}
-    for body in _bodies(data.get('locals'), base, 'locals'):
-        for name, value in body.items():
-            if name == _BLOCK_MARK:
-                continue
-            if name in locals_:
-                raise base.error('local %s is set twice; set it once' % _quote(name))
-            locals_[name] = value
+
+    def read_locals():
+        for body in _bodies(data.get('locals'), base, 'locals'):
+            for name, value in body.items():
+                if name == _BLOCK_MARK:
+                    continue
+                if name in locals_:
+                    raise base.error('local %s is set twice; set it once' % _quote(name))
+                locals_[name] = value
+    tolerant.run(read_locals)
     interpolator = _Interpolator(values, locals_)
 
     jobs = _labelled(data.get('job'), base, 'job', 'job "web" { ... }')
@@ -1027,84 +1214,105 @@ def read_job(text, filename='<job>', variables=None):
                          'holds no job block; a Nomad job file holds exactly one, such as job "web" { ... }')
     job_id, job_body = jobs[0]
     ctx = base.at(job=job_id)
-    _check_keys(job_body, JOB_KEYS, ctx, 'the job', 'a job block')
+    tolerant.run(lambda: _check_keys(job_body, JOB_KEYS, ctx, 'the job', 'a job block'))
     for key, reason in REFUSED_JOB_KEYS.items():
         if key in job_body:
-            raise ctx.error(reason)
-    job_body = interpolator.hcl_keys(job_body, ctx, ('type', 'name', 'id', 'constraint', 'meta'))
-    ignored = _Ignored()
+            tolerant.run(lambda reason=reason: _raise(ctx.error(reason)))
+    job_body = tolerant.run(lambda: interpolator.hcl_keys(job_body, ctx, ('type', 'name', 'id', 'constraint', 'meta')),
+                            dict((k, v) for k, v in job_body.items() if k not in ('type', 'name', 'id', 'constraint', 'meta')))
     for key in job_body:
         if key in IGNORED_JOB_KEYS:
             ignored.add(ctx, key, IGNORED_JOB_KEYS[key])
     job_type = _plain(job_body.get('type', 'service'))
     if job_type not in JOB_TYPES:
-        raise ctx.error('type is %s; Nomad job types are %s' % (_quote(job_type), ', '.join(JOB_TYPES)))
+        tolerant.run(lambda: _raise(ctx.error('type is %s; Nomad job types are %s' % (_quote(job_type), ', '.join(JOB_TYPES)))))
     if job_type in ('batch', 'sysbatch'):
         ignored.add(ctx, 'type', BATCH_TYPE_REASON)
     job_name = _hcl_text(_plain(job_body.get('name', job_id)))
-    job_constraints = _constraints(job_body, ctx, 'job', ignored)
-    job_meta = _meta(job_body, ctx)
+    job_constraints = tolerant.run(lambda: _constraints(job_body, ctx, 'job', ignored), [])
+    job_meta = tolerant.run(lambda: _meta(job_body, ctx), {})
 
-    state = {'tasks': [], 'skipped': [], 'names': {}, 'static_ports': {}}
+    state = {'tasks': [], 'skipped': [], 'names': {}, 'static_ports': {}, 'tolerant': tolerant, 'job_name': job_name}
     groups = []
     group_labels = set()
     for group_name, group_body in _labelled(job_body.get('group'), ctx, 'group', 'group "web" { ... }'):
         gctx = ctx.at(group=group_name)
         if group_name in group_labels:
-            raise ctx.error('group %s is declared twice; group names must be unique in a job' % _quote(group_name))
+            tolerant.run(lambda: _raise(ctx.error('group %s is declared twice; group names must be unique in a job' % _quote(group_name))))
+            continue
         group_labels.add(group_name)
-        _check_keys(group_body, GROUP_KEYS, gctx, 'the group', 'a group block')
-        group_body = interpolator.hcl_keys(group_body, gctx, ('count', 'constraint', 'meta', 'network'))
-        for key in group_body:
-            if key in IGNORED_GROUP_KEYS:
-                ignored.add(gctx, key, IGNORED_GROUP_KEYS[key])
-        count = _plain(group_body.get('count', DEFAULT_COUNT))
-        count_number = _to_int(count)
-        if count_number is None or count_number < 0:
-            raise gctx.error('count is %r; use a whole number, 0 or more' % (count,))
-        group_constraints = _constraints(group_body, gctx, 'group', ignored)
-        networks = _bodies(group_body.get('network'), gctx, 'network')
-        if len(networks) > 1:
-            raise gctx.error('has %d network blocks; Nomad allows one per group' % len(networks))
-        group = {
-            'name': group_name, 'count': count_number, 'constraints': group_constraints,
-            'meta': dict(job_meta, **_meta(group_body, gctx)), 'ports': _ports(networks, gctx, ignored, 'network'),
-        }
-        group_info = {'group': group_name, 'count': count_number, 'tasks': [],
-                      'constraints': list(job_constraints) + group_constraints}
-        task_labels = set()
-        for task_label, task_body in _labelled(group_body.get('task'), gctx, 'task', 'task "vm" { ... }'):
-            tctx = gctx.at(task=task_label)
-            if task_label in task_labels:
-                raise gctx.error('task %s is declared twice; task names must be unique in a group' % _quote(task_label))
-            task_labels.add(task_label)
-            driver = _plain(interpolator.hcl(task_body.get('driver'), tctx, 'driver'))
-            if not driver:
-                raise tctx.error('has no driver; set driver = "qemu"')
-            if driver != 'qemu':
-                _skip(state, tctx, driver, 'its driver %s is not qemu' % _quote(driver))
-                continue
-            if count_number == 0:
-                _skip(state, tctx, driver, 'the group count is 0')
-                continue
-            _check_keys(task_body, TASK_KEYS, tctx, 'the task', 'a task block')
-            task_body = interpolator.hcl_keys(task_body, tctx, ('config', 'resources', 'kill_timeout', 'artifact', 'constraint', 'meta'))
-            for key in task_body:
-                if key in IGNORED_TASK_KEYS:
-                    ignored.add(tctx, key, IGNORED_TASK_KEYS[key])
-            task_constraints = _constraints(task_body, tctx, 'task', ignored)
-            group_info['constraints'].extend(task_constraints)
-            instances = _task_instances(
-                task_body, tctx, ignored, interpolator, state,
-                dict(job_id=job_id, job_name=job_name, group=group, task=task_label,
-                     constraints=list(job_constraints) + group_constraints + task_constraints))
-            group_info['tasks'].extend(task['name'] for task in instances)
-            state['tasks'].extend(instances)
-        groups.append(group_info)
+        info = tolerant.run(lambda: _read_group(group_name, group_body, gctx, interpolator, ignored, job_constraints, job_meta, state))
+        if info is not None:
+            groups.append(info)
     return {
         'file': filename, 'job': job_id, 'name': job_name, 'type': job_type,
         'tasks': state['tasks'], 'groups': groups, 'skipped': state['skipped'], 'ignored': ignored.items,
+        'errors': tolerant.errors,
     }
+
+
+def _read_group(group_name, group_body, gctx, interpolator, ignored, job_constraints, job_meta, state):
+    """Read one group into ``state``; returns its entry of ``groups``."""
+    tolerant = state['tolerant']
+    tolerant.run(lambda: _check_keys(group_body, GROUP_KEYS, gctx, 'the group', 'a group block'))
+    count = _plain(interpolator.hcl(group_body.get('count', DEFAULT_COUNT), gctx, 'count'))
+    count_number = _to_int(count)
+    if count_number is None or count_number < 0:
+        raise gctx.error('count is %r; use a whole number, 0 or more' % (count,))
+    group_body = tolerant.run(lambda: interpolator.hcl_keys(group_body, gctx, ('constraint', 'meta', 'network')),
+                              dict((k, v) for k, v in group_body.items() if k not in ('constraint', 'meta', 'network')))
+    for key in group_body:
+        if key in IGNORED_GROUP_KEYS:
+            ignored.add(gctx, key, IGNORED_GROUP_KEYS[key])
+    group_constraints = tolerant.run(lambda: _constraints(group_body, gctx, 'group', ignored), [])
+
+    def read_ports():
+        networks = _bodies(group_body.get('network'), gctx, 'network')
+        if len(networks) > 1:
+            raise gctx.error('has %d network blocks; Nomad allows one per group' % len(networks))
+        return _ports(networks, gctx, ignored, 'network')
+    group = {
+        'name': group_name, 'count': count_number, 'constraints': group_constraints,
+        'meta': dict(job_meta, **tolerant.run(lambda: _meta(group_body, gctx), {})), 'ports': tolerant.run(read_ports, {}),
+    }
+    group_info = {'group': group_name, 'count': count_number, 'tasks': [],
+                  'constraints': list(job_constraints) + group_constraints}
+    task_labels = set()
+    for task_label, task_body in _labelled(group_body.get('task'), gctx, 'task', 'task "vm" { ... }'):
+        tctx = gctx.at(task=task_label)
+        if task_label in task_labels:
+            tolerant.run(lambda: _raise(gctx.error('task %s is declared twice; task names must be unique in a group' % _quote(task_label))))
+            continue
+        task_labels.add(task_label)
+        driver = tolerant.run(lambda: _plain(interpolator.hcl(task_body.get('driver'), tctx, 'driver')))
+        if not driver:
+            tolerant.run(lambda: _raise(tctx.error('has no driver; set driver = "qemu"')))
+            continue
+        if driver != 'qemu':
+            _skip(state, tctx, driver, 'its driver %s is not qemu' % _quote(driver))
+            continue
+        if count_number == 0:
+            _skip(state, tctx, driver, 'the group count is 0')
+            continue
+        tolerant.run(lambda: _check_keys(task_body, TASK_KEYS, tctx, 'the task', 'a task block'))
+        keys = ('config', 'resources', 'kill_timeout', 'artifact', 'constraint', 'meta')
+        body = tolerant.run(lambda: interpolator.hcl_keys(task_body, tctx, keys))
+        if body is None:
+            # Stopping only: the names are known, the settings are not.
+            body = dict((k, v) for k, v in task_body.items() if k not in keys)
+            body['__unreadable__'] = True
+        for key in body:
+            if key in IGNORED_TASK_KEYS:
+                ignored.add(tctx, key, IGNORED_TASK_KEYS[key])
+        task_constraints = tolerant.run(lambda: _constraints(body, tctx, 'task', ignored), [])
+        group_info['constraints'].extend(task_constraints)
+        instances = _task_instances(
+            body, tctx, ignored, interpolator, state,
+            dict(job_id=gctx.job, job_name=state['job_name'], group=group, task=task_label,
+                 constraints=list(job_constraints) + group_constraints + task_constraints))
+        group_info['tasks'].extend(task['name'] for task in instances)
+        state['tasks'].extend(instances)
+    return group_info
 
 
 def _skip(state, ctx, driver, reason):
@@ -1114,78 +1322,95 @@ def _skip(state, ctx, driver, reason):
 
 def _task_instances(task_body, tctx, ignored, interpolator, state, info):
     """The task items of one qemu task: one per count index."""
+    tolerant = state['tolerant']
     group = info['group']
     job_id = info['job_id']
-    meta = dict(group['meta'], **_meta(task_body, tctx))
-    configs = _bodies(task_body.get('config'), tctx, 'config')
-    if not configs:
-        raise tctx.error('has no config block; the qemu driver needs config { image_path = "local/<image>" }')
-    if len(configs) > 1:
-        raise tctx.error('has %d config blocks; Nomad allows one' % len(configs))
-    resources = _single(task_body.get('resources'), tctx, 'resources')
-    ports = dict(group['ports'])
-    if resources is not None:
-        _check_keys(resources, RESOURCES_KEYS, tctx, 'resources', 'a resources block')
-        for key in sorted(resources):
-            if key in IGNORED_RESOURCES_KEYS:
-                ignored.add(tctx, 'resources.%s' % key, IGNORED_RESOURCES_KEYS[key])
-        legacy = _ports(_bodies(resources.get('network'), tctx, 'resources.network'), tctx, ignored, 'resources.network')
-        for label in legacy:
-            if label in ports:
-                raise tctx.error('port label %s is declared in both the group network block and resources.network; declare it once'
-                                 % _quote(label))
-        ports.update(legacy)
-    artifacts = _bodies(task_body.get('artifact'), tctx, 'artifact')
+
+    def read_settings():
+        meta = dict(group['meta'], **_meta(task_body, tctx))
+        configs = _bodies(task_body.get('config'), tctx, 'config')
+        if not configs:
+            raise tctx.error('has no config block; the qemu driver needs config { image_path = "local/<image>" }')
+        if len(configs) > 1:
+            raise tctx.error('has %d config blocks; Nomad allows one' % len(configs))
+        resources = _single(task_body.get('resources'), tctx, 'resources')
+        ports = dict(group['ports'])
+        if resources is not None:
+            _check_keys(resources, RESOURCES_KEYS, tctx, 'resources', 'a resources block')
+            for key in sorted(resources):
+                if key in IGNORED_RESOURCES_KEYS:
+                    ignored.add(tctx, 'resources.%s' % key, IGNORED_RESOURCES_KEYS[key])
+            legacy = _ports(_bodies(resources.get('network'), tctx, 'resources.network'), tctx, ignored, 'resources.network')
+            for label in legacy:
+                if label in ports:
+                    raise tctx.error('port label %s is declared in both the group network block and resources.network; declare it once'
+                                     % _quote(label))
+            ports.update(legacy)
+        artifacts = _bodies(task_body.get('artifact'), tctx, 'artifact')
+        return meta, configs[0], resources, ports, artifacts, task_body.get('kill_timeout')
+    settings = None if task_body.get('__unreadable__') else tolerant.run(read_settings)
     names = state['names']
     items = []
-    for index in [None] if group['count'] == 1 else range(group['count']):
+    for index in range(group['count']):
+        # Always with the index, as Nomad's allocations always have one: a count going from 1 to 2
+        # adds <name>-1 and keeps <name>-0 running.
         name = task_name(job_id, group['name'], info['task'], index)
-        where = _where(job_id, group['name'], info['task']) + ('' if index is None else ' (index %d)' % index)
+        where = _where(job_id, group['name'], info['task']) + ('' if group['count'] == 1 else ' (index %d)' % index)
         if name in names:
-            raise tctx.error('its task name %s is also the name of %s; rename one of them' % (_quote(name), names[name]))
+            tolerant.run(lambda: _raise(tctx.error('its task name %s is also the name of %s; rename one of them' % (_quote(name), names[name]))))
+            continue
         names[name] = where
-        env = {
-            'NOMAD_JOB_NAME': info['job_name'], 'NOMAD_JOB_ID': job_id, 'NOMAD_GROUP_NAME': group['name'],
-            'NOMAD_TASK_NAME': info['task'], 'NOMAD_ALLOC_INDEX': str(index or 0),
-            'NOMAD_ALLOC_NAME': '%s.%s[%d]' % (job_id, group['name'], index or 0), 'NOMAD_TASK_DIR': 'local',
-        }
-        for key, value in meta.items():
-            env.setdefault('NOMAD_META_%s' % key, value)
-            env.setdefault('NOMAD_META_%s' % key.upper(), value)
-        # Settings not applied are reported once, not once per count index.
-        report = ignored if not index else _Ignored()
-        config = interpolator.runtime(_strip(configs[0]), tctx, 'config', env)
-        task_resources = interpolator.runtime(_strip(resources), tctx, 'resources', env) if resources is not None else None
-        kill_timeout = interpolator.runtime(_plain(task_body.get('kill_timeout')), tctx, 'kill_timeout', env)
-        options = _qemu_options(config, task_resources, kill_timeout, ports, tctx, report)
-        task_artifacts = [_artifact(interpolator.runtime(_strip(item), tctx, 'artifact[%d]' % i, env), i, tctx, report)
-                          for i, item in enumerate(artifacts)]
-        for label, port in sorted(options.get('ports', {}).items()):
-            owner = '%s port %s' % (where, _quote(label))
-            if port in state['static_ports']:
-                raise tctx.error('host port %d is forwarded by both %s and %s; every task of the job runs on each host, so '
-                                 'static ports must differ (use a dynamic port, or count = 1)' % (port, state['static_ports'][port], owner))
-            state['static_ports'][port] = owner
-        items.append({
-            'job': job_id, 'group': group['name'], 'task': info['task'], 'index': index, 'name': name,
-            'options': options, 'artifacts': task_artifacts, 'constraints': list(info['constraints']),
-        })
+        item = {'job': job_id, 'group': group['name'], 'task': info['task'], 'index': index, 'name': name,
+                'options': {}, 'artifacts': [], 'constraints': list(info['constraints'])}
+        if settings is not None:
+            # Settings not applied are reported once, not once per count index.
+            report = ignored if index == 0 else _Ignored()
+            tolerant.run(lambda: item.update(_instance_settings(settings, tctx, report, interpolator, state, info, index, where)))
+        items.append(item)
     return items
 
 
-def read_job_file(path, variables=None, display_name=None):
+def _instance_settings(settings, tctx, report, interpolator, state, info, index, where):
+    """The options and artifacts of one task instance."""
+    meta, config, resources, ports, artifacts, kill_timeout = settings
+    group = info['group']
+    job_id = info['job_id']
+    env = {
+        'NOMAD_JOB_NAME': info['job_name'], 'NOMAD_JOB_ID': job_id, 'NOMAD_GROUP_NAME': group['name'],
+        'NOMAD_TASK_NAME': info['task'], 'NOMAD_ALLOC_INDEX': str(index),
+        'NOMAD_ALLOC_NAME': '%s.%s[%d]' % (job_id, group['name'], index), 'NOMAD_TASK_DIR': 'local',
+    }
+    for key, value in meta.items():
+        env.setdefault('NOMAD_META_%s' % key, value)
+        env.setdefault('NOMAD_META_%s' % key.upper(), value)
+    config = interpolator.runtime(_strip(config), tctx, 'config', env)
+    task_resources = interpolator.runtime(_strip(resources), tctx, 'resources', env) if resources is not None else None
+    kill_timeout = interpolator.runtime(_plain(kill_timeout), tctx, 'kill_timeout', env)
+    options = _qemu_options(config, task_resources, kill_timeout, ports, tctx, report)
+    task_artifacts = [_artifact(interpolator.runtime(_strip(item), tctx, 'artifact[%d]' % i, env), i, tctx, report)
+                      for i, item in enumerate(artifacts)]
+    for label, port in sorted(options.get('ports', {}).items()):
+        owner = '%s port %s' % (where, _quote(label))
+        if port in state['static_ports']:
+            raise tctx.error('host port %d is forwarded by both %s and %s; every task of the job runs on each host, so '
+                             'static ports must differ (use a dynamic port, or count = 1)' % (port, state['static_ports'][port], owner))
+        state['static_ports'][port] = owner
+    return {'options': options, 'artifacts': task_artifacts}
+
+
+def read_job_file(path, variables=None, display_name=None, stop_only=False):
     """read_job() on the file at ``path``."""
     try:
         with open(path, 'r', encoding='utf-8') as handle:
             text = handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise JobFileError('%s: cannot read the job file: %s' % (display_name or path, getattr(exc, 'strerror', None) or exc)) from None
-    return read_job(text, display_name or path, variables)
+    return read_job(text, display_name or path, variables, stop_only=stop_only)
 
 
 # ---- placement --------------------------------------------------------------------------
 
-def place_job(job, attributes, check_constraints):
+def place_job(job, attributes, check_constraints, running=None):
     """Which of the job's tasks a host with these Nomad ``attributes`` runs.
 
     As in Nomad, a group runs where the constraints of the job, the group and all its qemu
@@ -1193,7 +1418,12 @@ def place_job(job, attributes, check_constraints):
     attributes)`` returns the list of unmet constraint messages and raises ValueError for a
     constraint it cannot evaluate.
 
-    Returns ``{'tasks': [...], 'unplaced': [{'group', 'tasks', 'reasons'}]}``.
+    ``running`` lists the tasks of jobs already on the host, from the marks the run_job playbook
+    writes into their task directories (dicts with at least ``job`` and ``name``; ``group``,
+    ``task``, ``index`` and anything else are kept). Those of this job the host no longer runs
+    are ``stale``, each with the ``reason``, as Nomad stops the allocations a job no longer wants.
+
+    Returns ``{'tasks': [...], 'unplaced': [{'group', 'tasks', 'reasons'}], 'stale': [...]}``.
     """
     placed_groups = set()
     unplaced = []
@@ -1213,4 +1443,29 @@ def place_job(job, attributes, check_constraints):
         else:
             placed_groups.add(group['group'])
     tasks = [task for task in job.get('tasks', []) if task['group'] in placed_groups]
-    return {'tasks': tasks, 'unplaced': unplaced}
+    return {'tasks': tasks, 'unplaced': unplaced, 'stale': stale_tasks(job, tasks, unplaced, running or [])}
+
+
+def stale_tasks(job, tasks, unplaced, running):
+    """The tasks of ``running`` that belong to ``job`` but are not in ``tasks``, each with the reason."""
+    wanted = set(task['name'] for task in tasks)
+    unplaced_by_name = dict((name, group) for group in unplaced for name in group['tasks'])
+    groups = dict((group['group'], group) for group in job.get('groups', []))
+    qemu_tasks = set((task['group'], task['task']) for task in job.get('tasks', []))
+    stale = []
+    for mark in sorted(running, key=lambda item: str(item.get('name'))):
+        if not isinstance(mark, dict) or mark.get('job') != job.get('job') or mark.get('name') in wanted:
+            continue
+        group, task = mark.get('group'), mark.get('task')
+        if mark.get('name') in unplaced_by_name:
+            reason = 'its group %s does not run on this host: %s' % (_quote(group), '; '.join(unplaced_by_name[mark['name']]['reasons']))
+        elif group not in groups:
+            reason = 'the job file has no group %s any more' % _quote(group)
+        elif (group, task) not in qemu_tasks and groups[group]['count'] > 0:
+            reason = 'group %s of the job file has no qemu task %s any more' % (_quote(group), _quote(task))
+        elif isinstance(mark.get('index'), int) and mark['index'] >= groups[group]['count']:
+            reason = 'group %s now has count = %d, so index %d is no longer run' % (_quote(group), groups[group]['count'], mark['index'])
+        else:
+            reason = 'the job file no longer has a task instance named %s' % _quote(mark.get('name'))
+        stale.append(dict(mark, reason=reason, message='%s: stopped and removed: %s' % (mark.get('name'), reason)))
+    return stale

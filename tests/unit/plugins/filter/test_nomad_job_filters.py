@@ -46,7 +46,7 @@ def test_documented_options_match_the_signature(module, function):
 def test_nomad_job_from_text():
     result = nomad_job(fixture_text('fleet.nomad.hcl'), {'db_memory': 512}, 'fleet.nomad.hcl')
     assert result['file'] == 'fleet.nomad.hcl'
-    assert [task['name'] for task in result['tasks']] == ['fleet-web-vm-0', 'fleet-web-vm-1', 'fleet-db-vm']
+    assert [task['name'] for task in result['tasks']] == ['fleet-web-vm-0', 'fleet-web-vm-1', 'fleet-db-vm-0']
     assert nomad_job(fixture_text('docs-webservice.nomad.hcl'))['file'] == '<job>'
 
 
@@ -62,11 +62,11 @@ def test_placement():
     result = nomad_job_placement(job, FLEET_HOST)
     assert [task['name'] for task in result['tasks']] == ['fleet-web-vm-0', 'fleet-web-vm-1']
     assert result['unplaced'] == [{
-        'group': 'db', 'tasks': ['fleet-db-vm'],
+        'group': 'db', 'tasks': ['fleet-db-vm-0'],
         'reasons': ["job 'fleet', group 'db', task 'vm': constraint '${meta.disk} = ssd' is not met: meta.disk is not set"],
     }]
     assert [task['name'] for task in nomad_job_placement(job, dict(FLEET_HOST, **{'meta.disk': 'ssd'}))['tasks']] == [
-        'fleet-web-vm-0', 'fleet-web-vm-1', 'fleet-db-vm']
+        'fleet-web-vm-0', 'fleet-web-vm-1', 'fleet-db-vm-0']
 
 
 @pytest.mark.parametrize('job, attributes, message', [
@@ -81,9 +81,41 @@ def test_placement_input_errors(job, attributes, message):
     assert str(exc.value) == message
 
 
+def test_bad_constraint_is_refused_when_read():
+    with pytest.raises(AnsibleFilterError) as exc:
+        nomad_job('job "j" {\n constraint {\n attribute = "${attr.a}"\n version = ">>1"\n }\n group "g" {\n task "t" {\n'
+                  ' driver = "qemu"\n config { image_path = "x.img" }\n }\n }\n}\n', filename='j.hcl')
+    assert str(exc.value).startswith("j.hcl: job 'j': constraint[0].version: version constraint '>>1' cannot be read; ")
+
+
 def test_placement_bad_constraint():
-    job = nomad_job('job "j" {\n constraint {\n attribute = "${attr.a}"\n version = ">>1"\n }\n group "g" {\n task "t" {\n'
-                    ' driver = "qemu"\n config { image_path = "x.img" }\n }\n }\n}\n', filename='j.hcl')
+    constraint = {'attribute': '${attr.a}', 'operator': 'version', 'value': '>>1', 'level': 'job', 'source': "job 'j'"}
+    job = {'file': 'j.hcl', 'job': 'j', 'tasks': [{'name': 'j-g-t-0', 'group': 'g'}],
+           'groups': [{'group': 'g', 'tasks': ['j-g-t-0'], 'constraints': [constraint]}]}
     with pytest.raises(AnsibleFilterError) as exc:
         nomad_job_placement(job, {'a': '1.0'})
     assert str(exc.value).startswith("j.hcl: job 'j': ")
+
+
+def test_placement_running():
+    job = nomad_job(fixture_text('fleet.nomad.hcl'), {'db_memory': 512, 'web_count': 1})
+    marks = [{'job': 'fleet', 'group': 'web', 'task': 'vm', 'index': 1, 'name': 'fleet-web-vm-1'},
+             {'job': 'fleet', 'group': 'web', 'task': 'vm', 'index': 0, 'name': 'fleet-web-vm-0'}]
+    result = nomad_job_placement(job, FLEET_HOST, marks)
+    assert [task['name'] for task in result['tasks']] == ['fleet-web-vm-0']
+    assert [(item['name'], item['reason']) for item in result['stale']] == [
+        ('fleet-web-vm-1', "group 'web' now has count = 1, so index 1 is no longer run")]
+    assert nomad_job_placement(job, FLEET_HOST)['stale'] == []
+    with pytest.raises(AnsibleFilterError) as exc:
+        nomad_job_placement(job, FLEET_HOST, {'name': 'x'})
+    assert str(exc.value) == 'nomad_job_placement needs running as a list of dictionaries with job and name, not dict'
+
+
+def test_nomad_job_stop_only():
+    text = fixture_text('fleet.nomad.hcl').replace('memory = var.db_memory', 'memory = 64')
+    with pytest.raises(AnsibleFilterError):
+        nomad_job(text, {'db_memory': 512})
+    result = nomad_job(text, {'db_memory': 512}, 'fleet.nomad.hcl', True)
+    assert [task['name'] for task in result['tasks']] == ['fleet-web-vm-0', 'fleet-web-vm-1', 'fleet-db-vm-0']
+    assert result['errors'] == ["fleet.nomad.hcl: job 'fleet', group 'db', task 'vm': resources.memory is 64; the qemu driver needs "
+                                "128 to 4000000 (MB)"]

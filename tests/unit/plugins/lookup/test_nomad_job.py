@@ -31,10 +31,10 @@ def lookup():
 def test_documentation():
     doc = yaml.safe_load(plugin.DOCUMENTATION)
     assert doc['name'] == 'nomad_job'
-    assert sorted(doc['options']) == ['_terms', 'job_vars']
+    assert sorted(doc['options']) == ['_terms', 'job_vars', 'stop_only']
     assert yaml.safe_load(plugin.EXAMPLES)
     returned = yaml.safe_load(plugin.RETURN)['_raw']['contains']
-    assert sorted(returned) == ['file', 'groups', 'ignored', 'job', 'name', 'skipped', 'tasks', 'type']
+    assert sorted(returned) == ['errors', 'file', 'groups', 'ignored', 'job', 'name', 'skipped', 'tasks', 'type']
     assert sorted(returned['tasks']['contains']) == ['artifacts', 'constraints', 'group', 'index', 'job', 'name', 'options', 'task']
 
 
@@ -44,13 +44,13 @@ def test_one_result_per_file(lookup):
     assert len(results) == 2
     assert results[0] == results[1]
     assert results[0]['file'] == path
-    assert [task['name'] for task in results[0]['tasks']] == ['docs-web-webservice']
+    assert [task['name'] for task in results[0]['tasks']] == ['docs-web-webservice-0']
 
 
 def test_job_vars(lookup):
     path = os.path.join(FIXTURES, 'fleet.nomad.hcl')
     result = lookup.run([path], variables={}, job_vars={'db_memory': 640, 'web_count': 1})[0]
-    assert [task['name'] for task in result['tasks']] == ['fleet-web-vm', 'fleet-db-vm']
+    assert [task['name'] for task in result['tasks']] == ['fleet-web-vm-0', 'fleet-db-vm-0']
     assert result['tasks'][1]['options']['memory'] == 640
 
 
@@ -80,3 +80,14 @@ def test_errors_name_the_file(lookup, name, job_vars, message):
     with pytest.raises(AnsibleLookupError) as exc:
         lookup.run([path], variables={}, job_vars=job_vars)
     assert str(exc.value) == '%s: %s' % (path, message)
+
+
+def test_stop_only(lookup, tmp_path):
+    text = open(os.path.join(FIXTURES, 'docs-webservice.nomad.hcl')).read().replace('image_path', 'image_path = 5\n        image_pat')
+    path = tmp_path / 'web.nomad.hcl'
+    path.write_text(text)
+    with pytest.raises(AnsibleLookupError):
+        lookup.run([str(path)], variables={})
+    result = lookup.run([str(path)], variables={}, stop_only=True)[0]
+    assert [task['name'] for task in result['tasks']] == ['docs-web-webservice-0']
+    assert len(result['errors']) == 1

@@ -74,7 +74,7 @@ def test_docs_task_configuration_and_port_map():
         'name': 'docs',
         'type': 'service',
         'tasks': [{
-            'job': 'docs', 'group': 'web', 'task': 'webservice', 'index': None, 'name': 'docs-web-webservice',
+            'job': 'docs', 'group': 'web', 'task': 'webservice', 'index': 0, 'name': 'docs-web-webservice-0',
             'options': {
                 'image_path': '/path/to/my/linux.img',
                 'accelerator': 'kvm',
@@ -85,9 +85,10 @@ def test_docs_task_configuration_and_port_map():
             'artifacts': [],
             'constraints': [],
         }],
-        'groups': [{'group': 'web', 'count': 1, 'tasks': ['docs-web-webservice'], 'constraints': []}],
+        'groups': [{'group': 'web', 'count': 1, 'tasks': ['docs-web-webservice-0'], 'constraints': []}],
         'skipped': [],
         'ignored': [],
+        'errors': [],
     }
 
 
@@ -110,7 +111,7 @@ def test_docs_simple_example_with_a_real_md5():
     text = open(os.path.join(FIXTURES, 'docs-virtual.nomad.hcl')).read().replace(
         'md5:123445555555555', 'md5:D41D8CD98F00B204E9800998ECF8427E')
     task = read_job(text, 'docs-virtual.nomad.hcl')['tasks'][0]
-    assert task['name'] == 'docs-virtual-virtual'
+    assert task['name'] == 'docs-virtual-virtual-0'
     assert task['options'] == {'image_path': 'local/linux.img', 'accelerator': 'kvm', 'args': ['-nodefaults', '-nodefconfig']}
     assert task['artifacts'] == [{
         'source': 'https://internal.file.server/linux.img',
@@ -132,8 +133,8 @@ def test_docs_simple_example_with_a_real_md5():
 def test_docs_client_attributes_example():
     result = fixture('docs-constraint.nomad.hcl')
     assert result == {'file': 'docs-constraint.nomad.hcl', 'job': 'docs', 'name': 'docs', 'type': 'service',
-                      'tasks': [], 'groups': [], 'skipped': [], 'ignored': []}
-    assert place_job(result, {'driver.qemu.version': '7.2.0'}, check_constraints) == {'tasks': [], 'unplaced': []}
+                      'tasks': [], 'groups': [], 'skipped': [], 'ignored': [], 'errors': []}
+    assert place_job(result, {'driver.qemu.version': '7.2.0'}, check_constraints) == {'tasks': [], 'unplaced': [], 'stale': []}
 
 
 def test_docs_plugin_options_are_not_a_job():
@@ -147,8 +148,8 @@ def test_docs_plugin_options_are_not_a_job():
 
 def test_fleet_tasks():
     result = fixture('fleet.nomad.hcl', variables={'db_memory': 1024})
-    assert [t['name'] for t in result['tasks']] == ['fleet-web-vm-0', 'fleet-web-vm-1', 'fleet-db-vm']
-    assert [(t['group'], t['task'], t['index']) for t in result['tasks']] == [('web', 'vm', 0), ('web', 'vm', 1), ('db', 'vm', None)]
+    assert [t['name'] for t in result['tasks']] == ['fleet-web-vm-0', 'fleet-web-vm-1', 'fleet-db-vm-0']
+    assert [(t['group'], t['task'], t['index']) for t in result['tasks']] == [('web', 'vm', 0), ('web', 'vm', 1), ('db', 'vm', 0)]
     web0, web1, db = result['tasks']
     assert web0['options'] == {
         'image_path': 'local/web-1.2.img', 'accelerator': 'kvm', 'graceful_shutdown': True, 'guest_agent': True,
@@ -205,7 +206,7 @@ def test_fleet_constraints_at_every_level():
     assert db['constraints'] == job_level + db_task
     assert result['groups'] == [
         {'group': 'web', 'count': 2, 'tasks': ['fleet-web-vm-0', 'fleet-web-vm-1'], 'constraints': job_level + web_group + web_task},
-        {'group': 'db', 'count': 1, 'tasks': ['fleet-db-vm'], 'constraints': job_level + db_task},
+        {'group': 'db', 'count': 1, 'tasks': ['fleet-db-vm-0'], 'constraints': job_level + db_task},
         {'group': 'spare', 'count': 0, 'tasks': [], 'constraints': job_level},
     ]
 
@@ -253,11 +254,11 @@ FLEET_HOST = {
 
 
 @pytest.mark.parametrize('changes, placed, unplaced', [
-    ({}, ['fleet-web-vm-0', 'fleet-web-vm-1', 'fleet-db-vm'], []),
+    ({}, ['fleet-web-vm-0', 'fleet-web-vm-1', 'fleet-db-vm-0'], []),
     ({'meta.disk': 'hdd'}, ['fleet-web-vm-0', 'fleet-web-vm-1'], [
-        {'group': 'db', 'tasks': ['fleet-db-vm'],
+        {'group': 'db', 'tasks': ['fleet-db-vm-0'],
          'reasons': ["job 'fleet', group 'db', task 'vm': constraint '${meta.disk} = ssd' is not met: meta.disk is 'hdd'"]}]),
-    ({'driver.qemu.emulators': 'aarch64', 'cpu.arch': 'arm64'}, ['fleet-db-vm'], [
+    ({'driver.qemu.emulators': 'aarch64', 'cpu.arch': 'arm64'}, ['fleet-db-vm-0'], [
         {'group': 'web', 'tasks': ['fleet-web-vm-0', 'fleet-web-vm-1'],
          'reasons': ["job 'fleet', group 'web': constraint '${attr.cpu.arch} = amd64' is not met: cpu.arch is 'arm64'",
                      "job 'fleet', group 'web', task 'vm': constraint '${attr.driver.qemu.emulators} set_contains x86_64' "
@@ -265,7 +266,7 @@ FLEET_HOST = {
     ({'driver.qemu.version': '5.2.0', 'meta.disk': None}, [], [
         {'group': 'web', 'tasks': ['fleet-web-vm-0', 'fleet-web-vm-1'],
          'reasons': ["job 'fleet': constraint '${attr.driver.qemu.version} version >= 6.0' is not met: driver.qemu.version is '5.2.0'"]},
-        {'group': 'db', 'tasks': ['fleet-db-vm'],
+        {'group': 'db', 'tasks': ['fleet-db-vm-0'],
          'reasons': ["job 'fleet': constraint '${attr.driver.qemu.version} version >= 6.0' is not met: driver.qemu.version is '5.2.0'",
                      "job 'fleet', group 'db', task 'vm': constraint '${meta.disk} = ssd' is not met: meta.disk is not set"]}]),
 ])
@@ -277,8 +278,17 @@ def test_place_fleet(changes, placed, unplaced):
     assert result['unplaced'] == unplaced
 
 
+def _hand_made_job(constraint, source):
+    """A job as place_job takes it, not read from a file (read_job refuses these constraints)."""
+    constraint = dict(constraint, level='task', source=source)
+    return {'file': 'job.nomad.hcl', 'job': 'j',
+            'tasks': [{'job': 'j', 'group': 'g', 'task': 't', 'index': 0, 'name': 'j-g-t-0', 'options': {}, 'artifacts': [],
+                       'constraints': [constraint]}],
+            'groups': [{'group': 'g', 'count': 1, 'tasks': ['j-g-t-0'], 'constraints': [constraint]}]}
+
+
 def test_place_a_constraint_that_cannot_be_evaluated():
-    job_ = read(job(task='constraint {\n attribute = "${attr.kernel.name}"\n operator = "~~"\n value = "x"\n}'))
+    job_ = _hand_made_job({'attribute': '${attr.kernel.name}', 'operator': '~~', 'value': 'x'}, "job 'j', group 'g', task 't'")
     with pytest.raises(JobFileError) as exc:
         place_job(job_, {'kernel.name': 'linux'}, check_constraints)
     assert str(exc.value).startswith(WHERE + "unknown operator '~~'; use one of =, ")
@@ -290,7 +300,7 @@ def test_place_reports_where_a_bad_constraint_is():
         assert attributes == {'a': 'x'}
         raise ValueError("constraint 1: invalid regular expression '('")
 
-    job_ = read(job(group='constraint {\n attribute = "${attr.a}"\n regexp = "("\n}'))
+    job_ = _hand_made_job({'attribute': '${attr.a}', 'operator': 'regexp', 'value': '('}, "job 'j', group 'g'")
     with pytest.raises(JobFileError) as exc:
         place_job(job_, {'a': 'x'}, check)
     assert str(exc.value) == "job.nomad.hcl: job 'j', group 'g': invalid regular expression '('"
@@ -301,8 +311,8 @@ def test_place_uses_the_tasks_of_each_group_only():
         '  }\n}\n', '  }\n  group "h" {\n    task "u" {\n      driver = "qemu"\n      config { image_path = "x.img" }\n    }\n  }\n}\n')
     job_ = read(text)
     result = place_job(job_, {}, check_constraints)
-    assert [t['name'] for t in result['tasks']] == ['j-h-u']
-    assert result['unplaced'] == [{'group': 'g', 'tasks': ['j-g-t'],
+    assert [t['name'] for t in result['tasks']] == ['j-h-u-0']
+    assert result['unplaced'] == [{'group': 'g', 'tasks': ['j-g-t-0'],
                                    'reasons': ["job 'j', group 'g', task 't': constraint '${meta.a} = 1' is not met: meta.a is not set"]}]
 
 
@@ -489,7 +499,9 @@ def test_cores_with_smp_in_args():
 def test_count_and_names():
     result = read(job(group='count = 3'))
     assert [(t['name'], t['index']) for t in result['tasks']] == [('j-g-t-0', 0), ('j-g-t-1', 1), ('j-g-t-2', 2)]
-    assert [t['name'] for t in read(job(group='count = 1'))['tasks']] == ['j-g-t']
+    # Always with the index, as Nomad's allocation index: a count going from 1 to 2 renames nothing.
+    assert [(t['name'], t['index']) for t in read(job(group='count = 1'))['tasks']] == [('j-g-t-0', 0)]
+    assert [t['name'] for t in read(job())['tasks']] == ['j-g-t-0']
     assert read(job(group='count = 0'))['tasks'] == []
 
 
@@ -729,7 +741,7 @@ def test_task_name(parts, index, name):
 def test_task_name_collision():
     text = 'job "j" {\n group "a-b" {\n task "c" {\n driver = "qemu"\n config { image_path = "x" }\n }\n }\n' \
            ' group "a" {\n task "b-c" {\n driver = "qemu"\n config { image_path = "x" }\n }\n }\n}\n'
-    assert error(text) == ("job.nomad.hcl: job 'j', group 'a', task 'b-c': its task name 'j-a-b-c' is also the name of job 'j', "
+    assert error(text) == ("job.nomad.hcl: job 'j', group 'a', task 'b-c': its task name 'j-a-b-c-0' is also the name of job 'j', "
                            "group 'a-b', task 'c'; rename one of them")
 
 
@@ -750,3 +762,161 @@ def test_split_template(text, parts):
 def test_split_template_unclosed():
     with pytest.raises(ValueError, match=r'^\$\{ is not closed$'):
         split_template('a ${b')
+
+
+# ---- checked when read -----------------------------------------------------------------
+
+@pytest.mark.parametrize('text, message', [
+    # a value next to a short form would be dropped
+    (job(task='constraint {\n attribute = "${attr.a}"\n regexp = "lin"\n value = "zzz"\n}'),
+     WHERE + 'constraint[0] sets value next to the short form regexp, which carries its own value; use operator and value, '
+             'or regexp = "..." alone'),
+    # operators and values, as placing the job on any host would check them
+    (job(task='constraint {\n attribute = "${attr.a}"\n operator = "versoin"\n value = ">= 1"\n}'),
+     WHERE + "constraint[0].operator: unknown operator 'versoin'; use one of =, ==, is, !=, not, <, <=, >, >=, version, semver, "
+             "regexp, set_contains, set_contains_all, set_contains_any, is_set, is_not_set"),
+    (job(group='constraint {\n attribute = "${attr.a}"\n version = ">>1"\n}'),
+     "job.nomad.hcl: job 'j', group 'g': constraint[0].version: version constraint '>>1' cannot be read; write an operator "
+     '(=, !=, >, <, >=, <=, ~>) and a version, several separated by commas, such as ">= 2.10, < 9"'),
+    (job(job_extra='constraint {\n attribute = "${attr.a}"\n operator = "version"\n value = "~> x"\n}'),
+     "job.nomad.hcl: job 'j': constraint[0].value: version constraint '~> x' cannot be read; write an operator "
+     '(=, !=, >, <, >=, <=, ~>) and a version, several separated by commas, such as ">= 2.10, < 9"'),
+    (job(job_extra='constraint {\n attribute = "${attr.a}"\n regexp = "("\n}'),
+     "job.nomad.hcl: job 'j': constraint[0].regexp: regexp value '(' is not a valid regular expression: missing ), unterminated "
+     "subpattern at position 0"),
+    (job(job_extra='constraint {\n attribute = "${attr.a}"\n}'),
+     "job.nomad.hcl: job 'j': constraint[0].value: operator '=' needs a value to compare with"),
+    (job(job_extra='constraint {\n attribute = "${attr.a} x"\n value = "1"\n}'),
+     "job.nomad.hcl: job 'j': constraint[0].attribute: attribute '${attr.a} x' is not an interpolation Nomad understands; "
+     "write ${attr.NAME}, for example ${attr.driver.qemu.version}"),
+    # config types
+    (job(config='image_path = 5'), WHERE + 'config.image_path must be a string, such as "local/linux.img", not 5'),
+    # variables: validation is not evaluated, so it is refused; types are checked
+    (job(top='variable "n" {\n default = 1\n validation {\n condition = var.n > 0\n error_message = "n > 0"\n }\n}'),
+     "job.nomad.hcl: variable 'n' has a validation block (condition '${var.n > 0}'), which is not evaluated here, and Nomad "
+     "refuses a job whose validation fails; check the value before the run (for example with ansible.builtin.assert) and remove "
+     "the validation block"),
+    (job(top='variable "n" {\n type = number\n default = "x"\n}'),
+     "job.nomad.hcl: variable 'n': its default is 'x', which is not a number (its type); give a value of that type"),
+    (job(top='variable "n" {\n type = list(string)\n default = [[1]]\n}'),
+     "job.nomad.hcl: variable 'n': its default is [[1]], which is not a list(string) (its type); give a value of that type"),
+    (job(top='variable "n" {\n type = object({a = string})\n default = {}\n}'),
+     "job.nomad.hcl: variable 'n' has the type 'object({a=string})', which is not checked here; use string, number, bool, any, "
+     "or list(...), set(...) or map(...) of them"),
+    (job(top='variable "n" {\n nullable = "maybe"\n default = 1\n}'),
+     "job.nomad.hcl: variable 'n': nullable must be true or false, not 'maybe'"),
+])
+def test_refused_when_read(text, message):
+    assert error(text) == message
+
+
+@pytest.mark.parametrize('given, message', [
+    ({'b': 'yes'}, "job.nomad.hcl: variable 'b': job_vars gives 'yes', which is not a bool (its type); give a value of that type"),
+    ({'b': None, 'n': None}, "job.nomad.hcl: variable 'n' is null, but it is declared with nullable = false; give it a value"),
+])
+def test_variable_values_refused(given, message):
+    top = 'variable "b" {\n type = bool\n default = true\n}\nvariable "n" {\n nullable = false\n}'
+    assert error(job(top=top), variables=given) == message
+
+
+def test_variable_types_convert():
+    top = ('variable "n" {\n type = number\n}\nvariable "s" {\n type = set(string)\n default = [1, true, "1"]\n sensitive = true\n}\n'
+           'variable "m" {\n type = map(bool)\n default = {a = "true"}\n}\nvariable "z" {\n nullable = false\n default = "d.img"\n}')
+    result = read(job(top=top, group='count = var.n', config='image_path = var.z\nargs = var.s'), variables={'n': '2', 'z': None})
+    assert [t['name'] for t in result['tasks']] == ['j-g-t-0', 'j-g-t-1']
+    assert result['tasks'][0]['options'] == {'image_path': 'd.img', 'args': ['1', 'true']}
+    assert result['ignored'] == [{
+        'where': "variable 's'", 'key': 'sensitive',
+        'reason': 'its value is not hidden: Ansible may show it in task output and logs; keep secrets out of job_vars or run with no_log',
+        'message': "variable 's': sensitive is not applied: its value is not hidden: Ansible may show it in task output and logs; keep "
+                   "secrets out of job_vars or run with no_log"}]
+
+
+@pytest.mark.parametrize('config, options', [
+    # HCL's escapes give the literal text to QEMU, as Nomad does
+    ('image_path = "x.img"\nargs = ["$${x}", "a$${b.c}z", "%%{ if }"]', {'image_path': 'x.img', 'args': ['${x}', 'a${b.c}z', '%{ if }']}),
+    # an escaped runtime variable is still replaced at run time, as a Nomad client does
+    ('image_path = "$${NOMAD_TASK_DIR}/x.img"', {'image_path': 'local/x.img'}),
+    # a variable's value is not a template
+    ('image_path = var.v', {'image_path': '${v}.img'}),
+])
+def test_escapes(config, options):
+    assert only_task(job(config=config, top='variable "v" { default = "$${v}.img" }'))['options'] == options
+
+
+def test_escaped_runtime_value_only_a_client_knows():
+    assert error(job(config='image_path = "x.img"\nargs = ["$${NOMAD_PORT_http}"]')) == (
+        WHERE + "config.args[0] uses ${NOMAD_PORT_http}, which only a running Nomad client knows; nomadic.qemu resolves var.*, "
+                "local.* and " + RESOLVED + "; write the value out or use a variable")
+
+
+# ---- reading to stop -------------------------------------------------------------------
+
+def test_stop_only_tolerates_config_errors():
+    text = job(task='resources {\n memory = 64\n}', group='count = 2\nconstraint {\n attribute = "${attr.a}"\n operator = "versoin"\n}',
+               top='variable "v" {\n validation {\n condition = true\n error_message = "x"\n }\n}')
+    with pytest.raises(JobFileError):
+        read(text)
+    result = read(text, stop_only=True)
+    assert [(t['name'], t['options']) for t in result['tasks']] == [('j-g-t-0', {}), ('j-g-t-1', {})]
+    assert result['errors'] == [
+        "job.nomad.hcl: variable 'v' has a validation block (condition 'true'), which is not evaluated here, and Nomad refuses a job "
+        "whose validation fails; check the value before the run (for example with ansible.builtin.assert) and remove the validation block",
+        "job.nomad.hcl: variable 'v' has no default and no value; pass it in job_vars (like nomad job run -var v=...)",
+        "job.nomad.hcl: job 'j', group 'g': constraint[0].operator: unknown operator 'versoin'; use one of =, ==, is, !=, not, <, <=, "
+        ">, >=, version, semver, regexp, set_contains, set_contains_all, set_contains_any, is_set, is_not_set",
+        WHERE + "resources.memory is 64; the qemu driver needs 128 to 4000000 (MB)",
+    ]
+
+
+def test_stop_only_keeps_what_it_can_read():
+    text = job(task='resources {\n memory = 256\n}', config='image_path = "x.img"\ngraceful_shutdown = true').replace(
+        '  }\n}\n', '  }\n  group "h" {\n    count = var.c\n    task "u" {\n      driver = "qemu"\n      config { image_path = 5 }\n'
+        '    }\n  }\n}\n')
+    result = read(text, stop_only=True)
+    options = {'image_path': 'x.img', 'graceful_shutdown': True, 'memory': 256}
+    assert [(t['name'], t['options']) for t in result['tasks']] == [('j-g-t-0', options)]
+    assert [g['group'] for g in result['groups']] == ['g']
+    assert result['errors'] == ["job.nomad.hcl: job 'j', group 'h': count uses ${var.c}, but the job file declares no variable 'c' "
+                                "(declared: none); add a variable \"c\" block"]
+    assert read(job(), stop_only=True)['errors'] == []
+
+
+@pytest.mark.parametrize('text', ['job "j" {', '', 'job "a" {}\njob "b" {}'])
+def test_stop_only_still_needs_a_job(text):
+    with pytest.raises(JobFileError):
+        read(text, stop_only=True)
+
+
+# ---- tasks the job no longer runs ------------------------------------------------------
+
+def _mark(name, group='web', task='vm', index=0, job_id='fleet'):
+    return {'job': job_id, 'file': '/srv/fleet.nomad.hcl', 'group': group, 'task': task, 'index': index, 'name': name,
+            'task_dir': '/var/lib/nomadic-qemu/' + name}
+
+
+@pytest.mark.parametrize('marks, attributes, stale', [
+    # wanted, or another job's: left alone
+    ([_mark('fleet-web-vm-0'), _mark('fleet-web-vm-1', index=1), _mark('other-web-vm-0', job_id='other')], {}, []),
+    # a lower count
+    ([_mark('fleet-web-vm-2', index=2)], {}, [('fleet-web-vm-2', "group 'web' now has count = 2, so index 2 is no longer run")]),
+    # a group removed, a task removed (or no longer qemu), a group now with count 0
+    ([_mark('fleet-cache-vm-0', group='cache'), _mark('fleet-web-old-0', task='old'), _mark('fleet-spare-vm-0', group='spare')], {}, [
+        ('fleet-cache-vm-0', "the job file has no group 'cache' any more"),
+        ('fleet-spare-vm-0', "group 'spare' now has count = 0, so index 0 is no longer run"),
+        ('fleet-web-old-0', "group 'web' of the job file has no qemu task 'old' any more"),
+    ]),
+    # an older name of a task instance
+    ([_mark('fleet-web-vm', index=None)], {}, [('fleet-web-vm', "the job file no longer has a task instance named 'fleet-web-vm'")]),
+    # constraints that no longer hold on this host
+    ([_mark('fleet-db-vm-0', group='db')], {'meta.disk': 'hdd'}, [
+        ('fleet-db-vm-0', "its group 'db' does not run on this host: job 'fleet', group 'db', task 'vm': constraint '${meta.disk} = ssd' "
+                          "is not met: meta.disk is 'hdd'")]),
+])
+def test_stale_tasks(marks, attributes, stale):
+    job_ = fixture('fleet.nomad.hcl', variables={'db_memory': 1024})
+    result = place_job(job_, dict(FLEET_HOST, **attributes), check_constraints, marks)
+    assert [(t['name'], t['reason']) for t in result['stale']] == stale
+    for item in result['stale']:
+        assert item['message'] == '%s: stopped and removed: %s' % (item['name'], item['reason'])
+        assert item['task_dir'] == '/var/lib/nomadic-qemu/' + item['name']
