@@ -28,7 +28,9 @@ options:
   _input:
     description:
       - The version to test, for example the fact C(driver_qemu_version) set by M(nomadic.qemu.qemu_fingerprint).
-      - A string or an integer. V(null) gives V(false); any other value that is not a version is an error.
+      - A string, or a number as YAML reads an unquoted version such as V(7.2), which is taken as its text. Quote a
+        version whose last digit is a zero, since YAML reads V(7.10) as the number V(7.1).
+      - V(null) gives V(false); any other value that is not a version is an error.
     type: raw
     required: true
   constraints:
@@ -97,6 +99,9 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import (
 
 def version_satisfies(value, constraints, semver=False):
     """Test whether ``value`` satisfies the comma-separated version ``constraints``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # a version YAML reads as a number: 7.2, or 7 (7.10 reads as 7.1, so quote such versions)
+        value = str(value)
     try:
         if value is not None and parse_version(value) is None:
             raise ConstraintError(

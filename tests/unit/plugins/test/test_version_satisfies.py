@@ -37,6 +37,11 @@ def test_documented_options_match_the_signature():
     ('8.2.2+ds', '= 8.2.2', {}, True),
     ('10.0.0', '> 9.2', {}, True),
     (7, '~> 7.0', {}, True),
+    # unquoted versions in YAML are numbers: taken as their text
+    (7.2, '>= 7.2', {}, True),
+    (7.2, '> 7.2', {}, False),
+    (8.0, '= 8.0.0', {}, True),
+    (10, '> 9.2', {}, True),
     ('9.0.0-rc1', '>= 8.0', {}, False),
     ('9.0.0-rc1', '>= 8.0', {'semver': True}, True),
     ('9.0.0-rc1', '>= 8.0', {'semver': 'yes'}, True),
@@ -57,6 +62,9 @@ def test_version_satisfies(value, constraints, kwargs, expected):
     (None, '>= 1,', {}, 'version constraint \'>= 1,\' has an empty part; write an operator (=, !=, >, <, >=, <=, ~>) and a version, '
                         'several separated by commas, such as ">= 2.10, < 9"'),
     ('garbage', '>= 1', {}, "'garbage' is not a version; give a version such as 7.2.22 (null is accepted and satisfies nothing)"),
+    # a boolean is not a number here
+    (True, '>= 1', {}, "True is not a version; give a version such as 7.2.22 (null is accepted and satisfies nothing)"),
+    (float('nan'), '>= 1', {}, "'nan' is not a version; give a version such as 7.2.22 (null is accepted and satisfies nothing)"),
     ({'driver.qemu.version': '7.2.22'}, '>= 1', {},
      "{'driver.qemu.version': '7.2.22'} is not a version; give a version such as 7.2.22 (null is accepted and satisfies nothing)"),
 ])
