@@ -2,6 +2,8 @@
 #
 #   make demo   install what is needed, build the test guests, show the collection at work
 #   make test   install what is needed, run ansible-test sanity, units and integration
+#   make bench  measure start, no-op and stop against bare QEMU, Ansible's floor and libvirt
+#               (make bench-quick: the same harness in under 2 minutes, without libvirt)
 #
 # Both are safe to re-run: installs are skipped when already done.
 
@@ -18,10 +20,10 @@ PYTHON ?= $(shell hack/find-python)
 COLLECTIONS_DIR := $(CURDIR)/.ansible/collections
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
 
-.PHONY: help deps apt venv guests demo test sanity lint units integration clean
+.PHONY: help deps apt venv guests demo test sanity lint units integration bench bench-quick clean
 
 help:
-	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
 
 deps: apt venv
 
@@ -69,6 +71,12 @@ test: deps
 	$(VENV)/bin/ansible-lint roles/host
 	hack/ansible-test units
 	hack/ansible-test integration $(TARGETS)
+
+bench: deps
+	$(VENV)/bin/python bench/run.py
+
+bench-quick: deps
+	$(VENV)/bin/python bench/run.py --quick
 
 clean:
 	rm -rf $(VENV) .ansible tests/output
