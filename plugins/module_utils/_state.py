@@ -131,6 +131,21 @@ class TaskDir:
         self.lock_path = os.path.join(self.state_dir, '.%s.lock' % name)
         self.ports_lock_path = os.path.join(self.state_dir, PORTS_LOCK)
 
+    @classmethod
+    def from_params(cls, state_dir, name):
+        """The task directory for the modules' state_dir and name options (state_dir defaults per user)."""
+        state_dir = state_dir or default_state_dir()
+        if not os.path.isabs(state_dir):
+            raise QemuTaskError("state_dir '%s' is not an absolute path; give an absolute directory" % state_dir, option='state_dir')
+        return cls(state_dir, name)
+
+    def mark_stopped(self, record):
+        """Record that the task's QEMU no longer runs, and remove what it left; returns the new record."""
+        record = dict(record, state='stopped', pid=None, start_time=None)
+        self.write_record(record)
+        self.remove_runtime_files()
+        return record
+
     def exists(self):
         return os.path.isdir(self.path)
 

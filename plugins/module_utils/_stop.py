@@ -15,7 +15,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._duration import pars
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._process import PROC, QemuProcess, read_cmdline
 from ansible_collections.nomadic.qemu.plugins.module_utils._shutdown import peer_pid, shutdown
-from ansible_collections.nomadic.qemu.plugins.module_utils._state import TaskDir, default_state_dir
+from ansible_collections.nomadic.qemu.plugins.module_utils._state import TaskDir
 from ansible_collections.nomadic.qemu.plugins.module_utils._task import LOCK_WAIT, QemuTaskRunner
 
 DEFAULT_KILL_TIMEOUT = 5.0
@@ -59,10 +59,7 @@ class QemuShutdownRunner:
         self._kill_timeout()
         if self.params.get('monitor_socket'):
             return self._by_socket(self.params['monitor_socket'])
-        state_dir = self.params.get('state_dir') or default_state_dir()
-        if not os.path.isabs(state_dir):
-            raise QemuTaskError("state_dir '%s' is not an absolute path; give an absolute directory" % state_dir, option='state_dir')
-        task_dir = TaskDir(state_dir, self.params['name'])
+        task_dir = TaskDir.from_params(self.params.get('state_dir'), self.params['name'])
         if self.check_mode or not task_dir.exists():
             return self._by_task(task_dir)
         lock = task_dir.lock(LOCK_WAIT + self._kill_timeout())
@@ -86,8 +83,7 @@ class QemuShutdownRunner:
         config = record.get('config') or {}
         if process is None:
             if record.get('state') == 'running' and not self.check_mode:
-                task_dir.write_record(dict(record, state='stopped', pid=None, start_time=None))
-                task_dir.remove_runtime_files()
+                task_dir.mark_stopped(record)
             return self._unchanged("task '%s' is not running" % task_dir.name)
         kill_timeout = self._kill_timeout(config.get('kill_timeout'))
         if self.check_mode:
@@ -95,8 +91,7 @@ class QemuShutdownRunner:
         result = shutdown(process, task_dir.monitor_socket, kill_timeout, method=self.params.get('method') or 'acpi',
                           agent_socket=task_dir.agent_socket if config.get('guest_agent') else None)
         self._check_ended(result, process)
-        task_dir.write_record(dict(record, state='stopped', pid=None, start_time=None))
-        task_dir.remove_runtime_files()
+        task_dir.mark_stopped(record)
         return self._done(result, process)
 
     def _by_socket(self, path):

@@ -89,10 +89,7 @@ class QemuTaskRunner:
         return default if value is None else value
 
     def _task_dir(self):
-        state_dir = self._param('state_dir') or default_state_dir()
-        if not os.path.isabs(state_dir):
-            raise QemuTaskError("state_dir '%s' is not an absolute path; give an absolute directory" % state_dir, option='state_dir')
-        return TaskDir(state_dir, self.params.get('name'))
+        return TaskDir.from_params(self.params.get('state_dir'), self.params.get('name'))
 
     def _kvm_usable(self):
         if self.kvm_check is not None:
@@ -424,8 +421,7 @@ class QemuTaskRunner:
             self.stop(process, record, task_dir)
             self.actions.append('stopped')
             # Say so now: if the start below fails, the record must not claim a running VM.
-            record = dict(record, state='stopped', pid=None, start_time=None)
-            task_dir.write_record(record)
+            record = task_dir.mark_stopped(record)
         # Whether the collection made the task directory: only then may state=absent remove it whole.
         new_record['created_dir'] = bool(record and not record.get('damaged') and record.get('created_dir')) or not task_dir.exists()
         task_dir.ensure()
@@ -464,15 +460,12 @@ class QemuTaskRunner:
                 if crashed:
                     self.warn("task '%s': its QEMU process (pid %s) had already ended" % (task_dir.name, record.get('pid')))
                 if not self.check_mode:
-                    task_dir.write_record(dict(record, state='stopped', pid=None, start_time=None))
-                    task_dir.remove_runtime_files()
+                    task_dir.mark_stopped(record)
             return self._result(False, self._task_info(task_dir, record, None), before, after)
         self.actions.append('stopped')
         if not self.check_mode:
             self.stop(process, record, task_dir)
-            record = dict(record, state='stopped', pid=None, start_time=None)
-            task_dir.write_record(record)
-            task_dir.remove_runtime_files()
+            record = task_dir.mark_stopped(record)
         return self._result(True, self._task_info(task_dir, record, None), before, after)
 
     def _absent(self, task_dir, record, process, before):
