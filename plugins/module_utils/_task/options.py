@@ -1,0 +1,215 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""Every option of a task, declared once: type, default, choices, bounds and Nomad key.
+
+The modules' argument specs, the reconciler's defaults and the job-file reader's
+validation all come from OPTIONS. The prose lives in the modules' documentation; a unit
+test (tests/unit/plugins/module_utils/_task/test_options.py) checks that the documented
+type, default, choices and bounds are the ones declared here.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._duration import format_duration, parse_duration
+from ansible_collections.nomadic.qemu.plugins.module_utils._emulator import DEFAULT_EMULATOR, normalize_emulator
+from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+
+STATES = ('running', 'stopped', 'restarted', 'absent')
+ACCELERATORS = ('tcg', 'kvm', 'auto')
+DRIVE_INTERFACES = ('ide', 'scsi', 'sd', 'mtd', 'floppy', 'pflash', 'virtio', 'none')
+SHUTDOWN_METHODS = ('acpi', 'agent')
+# Nomad's bounds for resources.memory (MB).
+MEMORY_BOUNDS = (128, 4000000)
+# The longest a stop may wait for a guest before forcing it: every wait stays bounded.
+MAX_KILL_TIMEOUT = 3600.0
+DEFAULT_KILL_TIMEOUT = 5.0
+# The longest wait_for may wait for a guest to become ready.
+MAX_WAIT_TIMEOUT = 3600.0
+DEFAULT_WAIT_TIMEOUT = 300.0
+
+
+class Option:
+    """One option. ``default`` is the effective default; ``spec_default`` False keeps it out of the
+    argument spec, for options whose absence means "what the task was started with"."""
+
+    __slots__ = ('name', 'type', 'elements', 'default', 'spec_default', 'choices', 'bounds', 'unit', 'nomad', 'required',
+                 'no_log')
+
+    def __init__(self, name, type, elements=None, default=None, spec_default=True, choices=None, bounds=None, unit='',
+                 nomad=None, required=False, no_log=None):
+        self.name = name
+        self.type = type
+        self.elements = elements
+        self.default = default
+        self.spec_default = spec_default
+        self.choices = choices
+        self.bounds = bounds
+        self.unit = unit
+        self.nomad = nomad
+        self.required = required
+        self.no_log = no_log
+
+    def spec(self):
+        """The AnsibleModule argument spec entry."""
+        spec = {'type': self.type}
+        if self.elements:
+            spec['elements'] = self.elements
+        if self.spec_default and self.default is not None:
+            spec['default'] = _copy(self.default)
+        if self.choices:
+            spec['choices'] = list(self.choices)
+        if self.required:
+            spec['required'] = True
+        if self.no_log is not None:
+            spec['no_log'] = self.no_log
+        return spec
+
+    def check(self, value):
+        """``value`` (None: the default) checked against the choices and bounds; raises QemuTaskError naming the option."""
+        if value is None:
+            value = _copy(self.default)
+            if value is None:
+                return None
+        if self.choices and value not in self.choices:
+            raise QemuTaskError("%s %r is not valid; use one of %s" % (self.name, value, ', '.join(self.choices)), option=self.name)
+        checker = _CHECKS.get(self.name)
+        return checker(self, value) if checker else value
+
+
+def _copy(value):
+    if isinstance(value, (list, dict)):
+        return type(value)(value)
+    return value
+
+
+def _whole_number(option, value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        else:
+            raise QemuTaskError('%s %r is not a whole number; use one such as %d' % (option.name, value, option.default or option.bounds[0]),
+                                option=option.name)
+    return value
+
+
+def _check_memory(option, value):
+    value = _whole_number(option, value)
+    low, high = option.bounds
+    if not low <= value <= high:
+        raise QemuTaskError("memory %s MB is out of bounds; use between %d and %d MB (Nomad's limits)" % (value, low, high), option='memory')
+    return value
+
+
+def _check_cpus(option, value):
+    value = _whole_number(option, value)
+    if value < option.bounds[0]:
+        raise QemuTaskError('cpus %s is not a CPU count; use %d or more' % (value, option.bounds[0]), option='cpus')
+    return value
+
+
+def _check_duration(option, value):
+    seconds = parse_duration(value, option=option.name)
+    high = option.bounds[1]
+    if seconds > high:
+        raise QemuTaskError("%s %r is longer than the maximum of %s; use %s or less" % (option.name, value, format_duration(high),
+                                                                                   format_duration(high)), option=option.name)
+    return seconds
+
+
+def _check_emulator(option, value):
+    return normalize_emulator(value, option.name)
+
+
+def _check_labels(option, value):
+    if not isinstance(value, dict):
+        raise QemuTaskError('labels must be a mapping of strings to strings, such as {job: web}', option='labels')
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or not isinstance(item, str):
+            raise QemuTaskError('labels has %r: %r; labels map non-empty strings to strings, such as {job: web}' % (key, item),
+                                option='labels')
+    return dict(value)
+
+
+_CHECKS = {
+    'memory': _check_memory,
+    'cpus': _check_cpus,
+    'kill_timeout': _check_duration,
+    'emulator': _check_emulator,
+    'labels': _check_labels,
+}
+
+
+def _table(*options):
+    return dict((option.name, option) for option in options)
+
+
+# Options that name a task: every module acting on tasks has them.
+TASK_NAME_OPTIONS = _table(
+    Option('name', 'str', required=True),
+    Option('state_dir', 'path'),
+)
+
+# The host policy a task may narrow (Nomad's plugin options), shared by the action group with state_dir.
+POLICY_OPTIONS = _table(
+    Option('image_paths', 'list', elements='path'),
+    Option('args_allowlist', 'list', elements='str'),
+    Option('emulators_allowlist', 'list', elements='str'),
+)
+
+# Options every module of the action group accepts, so that module_defaults for the group work for all of them.
+GROUP_OPTIONS = dict(state_dir=TASK_NAME_OPTIONS['state_dir'], **POLICY_OPTIONS)
+
+# qemu_task's own options. ``nomad`` is where the qemu driver's job file sets the option.
+TASK_OPTIONS = _table(
+    Option('state', 'str', default='running', choices=STATES),
+    Option('image_path', 'path', nomad='config.image_path'),
+    Option('image_format', 'str'),
+    Option('accelerator', 'str', default='tcg', choices=ACCELERATORS, nomad='config.accelerator'),
+    Option('graceful_shutdown', 'bool', default=False, spec_default=False, nomad='config.graceful_shutdown'),
+    Option('guest_agent', 'bool', default=False, nomad='config.guest_agent'),
+    Option('args', 'list', elements='str', default=[], nomad='config.args'),
+    Option('port_map', 'dict', default={}, nomad='config.port_map'),
+    Option('ports', 'dict', default={}, nomad='group.network.port'),
+    Option('host_address', 'str', default=''),
+    Option('emulator', 'str', default=DEFAULT_EMULATOR, nomad='config.emulator'),
+    Option('machine_type', 'str', default='pc', nomad='config.machine_type'),
+    Option('drive_interface', 'str', default='ide', choices=DRIVE_INTERFACES, nomad='config.drive_interface'),
+    Option('memory', 'int', default=300, bounds=MEMORY_BOUNDS, unit='MB', nomad='resources.memory'),
+    Option('cpus', 'int', bounds=(1, None), nomad='resources.cores'),
+    Option('kill_timeout', 'raw', default=DEFAULT_KILL_TIMEOUT, spec_default=False, bounds=(0, MAX_KILL_TIMEOUT), nomad='kill_timeout'),
+    Option('labels', 'dict', default={}),
+    Option('wait_for', 'dict'),
+)
+
+# qemu_shutdown's own options.
+SHUTDOWN_OPTIONS = _table(
+    Option('monitor_socket', 'path'),
+    Option('agent_socket', 'path'),
+    Option('method', 'str', default='acpi', choices=SHUTDOWN_METHODS),
+    TASK_OPTIONS['kill_timeout'],
+)
+
+# The qemu driver's config keys (Nomad), and the qemu_task option each one sets.
+NOMAD_CONFIG_KEYS = dict((option.nomad.split('.', 1)[1], option.name) for option in TASK_OPTIONS.values()
+                         if option.nomad and option.nomad.startswith('config.'))
+
+
+def argument_spec(*tables, **overrides):
+    """An AnsibleModule argument spec from option tables; ``overrides`` change single entries (name={'required': False})."""
+    spec = {}
+    for table in tables:
+        for name, option in table.items():
+            spec[name] = option.spec()
+    for name, changes in overrides.items():
+        spec[name].update(changes)
+    return spec
+
+
+def check_option(name, value):
+    """One qemu_task option checked (None: its default); the job-file reader and the reconciler share this."""
+    return TASK_OPTIONS[name].check(value)
