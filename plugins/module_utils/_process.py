@@ -80,10 +80,6 @@ class QemuProcess:
             return False
         return self.start_time is None or stat[1] == self.start_time
 
-    def is_paused_by_signal(self):
-        stat = read_stat(self.pid, self.proc)
-        return stat is not None and stat[0] in ('T', 't')
-
     def matches(self, argv):
         """True when this is a live process running exactly argv (our QEMU, not a reused pid)."""
         return self.is_alive() and read_cmdline(self.pid, self.proc) == list(argv)
@@ -142,15 +138,15 @@ class QemuProcess:
 def terminate(process, kill_timeout, kill_signal=signal.SIGTERM, grace=2.0):
     """Stop a process by signal: kill_signal, up to kill_timeout, then SIGKILL.
 
-    Returns a dict: method ('signal' or 'kill'), seconds taken, ended (bool).
-    A QEMU stopped with SIGSTOP is sent SIGCONT after the signal, so it can act on it.
+    This is the one forced-stop sequence of the collection (qemu_task, qemu_shutdown and the
+    bench all end here). Returns a dict: method ('signal', 'kill', or None when the process
+    was already gone), seconds taken, ended (bool). The process is sent SIGCONT after the
+    signal: a QEMU stopped with SIGSTOP must run to act on it.
     """
     started = time.monotonic()
-    if not process.is_alive():
+    if not process.send_signal(kill_signal):
         return {'method': None, 'seconds': 0.0, 'ended': True}
-    process.send_signal(kill_signal)
-    if process.is_paused_by_signal():
-        process.send_signal(signal.SIGCONT)
+    process.send_signal(signal.SIGCONT)
     if process.wait(kill_timeout):
         return {'method': 'signal', 'seconds': time.monotonic() - started, 'ended': True}
     process.send_signal(signal.SIGKILL)

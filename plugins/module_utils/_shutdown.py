@@ -22,7 +22,7 @@ import socket
 import struct
 import time
 
-from ansible_collections.nomadic.qemu.plugins.module_utils._process import QemuProcess
+from ansible_collections.nomadic.qemu.plugins.module_utils._process import QemuProcess, terminate
 from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import (
     QMPClient,
     QMPConnectionClosed,
@@ -46,6 +46,38 @@ MIN_TIMEOUT = 0.05
 METHODS = ('acpi', 'agent', 'signal')
 
 
+class StopResult:
+    """How one stop of a VM ended: the one result type of every stop path.
+
+    graceful: the guest powered itself off in time. method: acpi, agent, signal (the kill
+    signal) or kill (SIGKILL); None when QEMU ended by itself before anything was done.
+    seconds: from the request to the end. exit_status: None (QEMU runs detached, so its
+    status is not ours to collect). reason: QEMU's SHUTDOWN reason when reported. notes:
+    what went differently from the request. ended: False only when even SIGKILL did not end it.
+    """
+
+    __slots__ = ('graceful', 'method', 'seconds', 'exit_status', 'reason', 'notes', 'ended')
+
+    def __init__(self, graceful=False, method=None, seconds=0.0, reason=None, notes=None, ended=True):
+        self.graceful = graceful
+        self.method = method
+        self.seconds = round(seconds, 3)
+        self.exit_status = None
+        self.reason = reason
+        self.notes = list(notes or [])
+        self.ended = ended
+
+    @classmethod
+    def forced(cls, terminated):
+        """The result of a stop by signal alone (a _process.terminate() result)."""
+        return cls(False, terminated['method'], terminated['seconds'], ended=terminated['ended'])
+
+    def as_dict(self):
+        """What the modules return (everything but ``ended``, which is checked before)."""
+        return {'graceful': self.graceful, 'method': self.method, 'seconds': self.seconds, 'exit_status': self.exit_status,
+                'reason': self.reason, 'notes': list(self.notes)}
+
+
 def peer_pid(path, timeout=QMP_TIMEOUT):
     """The pid of the process serving a unix socket (SO_PEERCRED), or None."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -61,14 +93,8 @@ def peer_pid(path, timeout=QMP_TIMEOUT):
         sock.close()
 
 
-def agent_shutdown(path, timeout=AGENT_TIMEOUT):
-    """Ask the QEMU guest agent to power the guest off. Returns (True, None) or (False, why).
-
-    The agent is first asked for guest-sync (it answers with the same id); only an agent
-    that answered gets guest-shutdown, which has no reply on success.
-    """
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+def _agent_sync(sock, path, timeout):
+    """guest-sync on a connected agent socket: (True, None) once the agent answered with our id, else (False, why)."""
     no_answer = 'no answer from the guest agent within %g s' % timeout
     try:
         deadline = time.monotonic() + timeout
@@ -94,12 +120,40 @@ def agent_shutdown(path, timeout=AGENT_TIMEOUT):
                 except ValueError:
                     continue
                 if isinstance(reply, dict) and reply.get('return') == token:
-                    sock.sendall(json.dumps({'execute': 'guest-shutdown', 'arguments': {'mode': 'powerdown'}}).encode() + b'\n')
                     return True, None
     except socket.timeout:
         return False, no_answer
     except (OSError, QMPError) as exc:
         return False, 'the guest agent socket %s cannot be used: %s' % (path, getattr(exc, 'strerror', None) or exc)
+
+
+def agent_ping(path, timeout=AGENT_TIMEOUT):
+    """Whether the QEMU guest agent answers guest-sync: (True, None) or (False, why)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        return _agent_sync(sock, path, timeout)
+    finally:
+        sock.close()
+
+
+def agent_shutdown(path, timeout=AGENT_TIMEOUT):
+    """Ask the QEMU guest agent to power the guest off. Returns (True, None) or (False, why).
+
+    The agent is first asked for guest-sync (it answers with the same id); only an agent
+    that answered gets guest-shutdown, which has no reply on success.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        ok, why = _agent_sync(sock, path, timeout)
+        if not ok:
+            return ok, why
+        try:
+            sock.sendall(json.dumps({'execute': 'guest-shutdown', 'arguments': {'mode': 'powerdown'}}).encode() + b'\n')
+        except OSError as exc:
+            return False, 'the guest agent socket %s cannot be used: %s' % (path, exc.strerror or exc)
+        return True, None
     finally:
         sock.close()
 
@@ -109,11 +163,7 @@ class Shutdown:
 
     process: a QemuProcess; monitor_socket: its QMP socket; agent_socket: the guest agent
     socket or None. method: 'acpi', 'agent' (falls back to ACPI), or 'signal' (the kill
-    signal right away, SIGKILL after kill_timeout). run() returns a dict: graceful (bool),
-    method (acpi, agent, signal or kill; None when QEMU ended by itself before anything was
-    done), seconds, exit_status (None: QEMU runs detached, so its status is not ours to
-    collect), reason (QEMU's SHUTDOWN reason when reported), notes (what went differently
-    from the request, e.g. a fallback) and ended (False only when even SIGKILL did not end it).
+    signal right away, SIGKILL after kill_timeout). run() returns a StopResult.
     """
 
     def __init__(self, process, monitor_socket, kill_timeout, method='acpi', agent_socket=None,
@@ -258,25 +308,10 @@ class Shutdown:
 
     def _force(self, patience):
         """The kill signal, SIGKILL after patience seconds. Returns 'signal', 'kill', or None when it was already gone."""
-        if not self.process.send_signal(self.kill_signal):
-            return None
-        self.process.send_signal(signal.SIGCONT)  # a SIGSTOPped QEMU must run to act on the signal
-        if self.process.wait(patience):
-            return 'signal'
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(self.grace)
-        return 'kill'
+        return terminate(self.process, patience, self.kill_signal, self.grace)['method']
 
     def _result(self, started, graceful, method):
-        return {
-            'graceful': graceful,
-            'method': method,
-            'seconds': round(time.monotonic() - started, 3),
-            'exit_status': None,
-            'reason': self.reason,
-            'notes': self.notes,
-            'ended': not self.process.is_alive(),
-        }
+        return StopResult(graceful, method, time.monotonic() - started, self.reason, self.notes, ended=not self.process.is_alive())
 
 
 def shutdown(process, monitor_socket, kill_timeout, method='acpi', agent_socket=None, kill_signal=signal.SIGTERM, grace=KILL_GRACE):
@@ -285,5 +320,5 @@ def shutdown(process, monitor_socket, kill_timeout, method='acpi', agent_socket=
         raise TypeError('process must be a QemuProcess')
     stop = Shutdown(process, monitor_socket, kill_timeout, method, agent_socket, kill_signal, grace)
     if not process.is_alive():
-        return {'graceful': False, 'method': None, 'seconds': 0.0, 'exit_status': None, 'reason': None, 'notes': [], 'ended': True}
+        return StopResult()
     return stop.run()

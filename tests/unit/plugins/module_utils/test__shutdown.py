@@ -203,7 +203,7 @@ def result(**changes):
 
 
 def without_seconds(res):
-    out = dict(res)
+    out = dict(res.as_dict(), ended=res.ended)
     assert isinstance(out.pop('seconds'), float)
     return out
 
@@ -217,7 +217,7 @@ def test_acpi_power_button_ends_the_vm(fake_qemu):
     qemu = fake_qemu(powerdown='exit')
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=10)
     assert without_seconds(res) == result()
-    assert res['seconds'] < 5  # event-driven: nowhere near kill_timeout
+    assert res.seconds < 5  # event-driven: nowhere near kill_timeout
     assert qemu.returncode() == 0
     assert qemu.requests() == QMP_ACPI
 
@@ -231,7 +231,7 @@ def test_qemu_that_stays_after_the_guest_powered_off_is_told_to_quit(fake_qemu, 
     qemu = fake_qemu(powerdown=powerdown)
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=10)
     assert without_seconds(res) == result(notes=[note])
-    assert res['seconds'] < 5
+    assert res.seconds < 5
     assert qemu.returncode() == 0  # by quit, not by a signal
     assert qemu.requests() == QMP_ACPI + ['qmp quit']
 
@@ -241,7 +241,7 @@ def test_guest_already_powered_off_under_no_shutdown_is_told_to_quit(fake_qemu):
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=10)
     assert without_seconds(res) == result(reason=None, notes=[
         "the guest had already powered off (QEMU state 'shutdown', as with -no-shutdown); told QEMU to quit"])
-    assert res['seconds'] < 5
+    assert res.seconds < 5
     assert qemu.returncode() == 0
     assert qemu.requests() == ['qmp qmp_capabilities', 'qmp query-status', 'qmp quit']
 
@@ -256,7 +256,7 @@ def test_guest_ignoring_the_button_is_forced_after_kill_timeout(fake_qemu, statu
     qemu = fake_qemu(powerdown='ignore', status=status)
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=0.3, grace=0.5)
     assert without_seconds(res) == result(graceful=False, method='signal', reason=None, notes=notes)
-    assert 0.3 <= res['seconds'] < 0.3 + 0.5 + 1.0
+    assert 0.3 <= res.seconds < 0.3 + 0.5 + 1.0
     assert qemu.returncode() == 143
     assert qemu.requests() == QMP_ACPI
 
@@ -265,14 +265,14 @@ def test_process_ignoring_the_kill_signal_gets_sigkill(fake_qemu):
     qemu = fake_qemu(powerdown='ignore', sigterm='ignore')
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=0.3, grace=0.3)
     assert without_seconds(res) == result(graceful=False, method='kill', reason=None)
-    assert 0.6 <= res['seconds'] < 0.6 + 1.5
+    assert 0.6 <= res.seconds < 0.6 + 1.5
     assert qemu.returncode() == -signal.SIGKILL
 
 
 def test_custom_kill_signal(fake_qemu):
     qemu = fake_qemu(powerdown='ignore')
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=0.1, kill_signal=signal.SIGINT, grace=0.5)
-    assert res['method'] == 'signal'
+    assert res.method == 'signal'
     assert qemu.returncode() == -signal.SIGINT
 
 
@@ -280,12 +280,12 @@ def test_sigstopped_qemu_ends_within_the_bound(fake_qemu):
     qemu = fake_qemu(powerdown='ignore')
     os.kill(qemu.proc.pid, signal.SIGSTOP)
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=0.5, grace=0.5)
-    assert res['method'] == 'signal'  # it handled SIGTERM, so it was sent SIGCONT too
-    assert not res['graceful'] and res['ended']
-    assert res['seconds'] < 0.5 + 2 * 0.5
-    assert len(res['notes']) == 2
-    assert res['notes'][0].startswith('the QMP monitor could not be used: timed out after 0.5 s waiting for the QMP greeting')
-    assert res['notes'][1] == FORCED_AFTER
+    assert res.method == 'signal'  # it handled SIGTERM, so it was sent SIGCONT too
+    assert not res.graceful and res.ended
+    assert res.seconds < 0.5 + 2 * 0.5
+    assert len(res.notes) == 2
+    assert res.notes[0].startswith('the QMP monitor could not be used: timed out after 0.5 s waiting for the QMP greeting')
+    assert res.notes[1] == FORCED_AFTER
     assert qemu.returncode() == 143
     assert qemu.requests() == []
 
@@ -294,7 +294,7 @@ def test_missing_monitor_socket_forces_at_once(fake_qemu):
     qemu = fake_qemu(qmp=False)
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=10, grace=0.5)
     assert without_seconds(res) == result(graceful=False, method='signal', reason=None, notes=[NO_QMP.format(qemu.qmp_path), FORCED_AT_ONCE])
-    assert res['seconds'] < 5
+    assert res.seconds < 5
     assert qemu.returncode() == 143
 
 
@@ -310,7 +310,7 @@ def test_error_reply_to_system_powerdown_forces_at_once(tmp_path, sleeper):
         res = shutdown(QemuProcess.observe(proc.pid), path, kill_timeout=10, grace=0.5)
     assert without_seconds(res) == result(graceful=False, method='signal', reason=None, notes=[
         "system_powerdown failed: QMP command 'system_powerdown' failed: GenericError: powerdown refused", FORCED_AT_ONCE])
-    assert res['seconds'] < 5
+    assert res.seconds < 5
     assert proc.wait(5) == -signal.SIGTERM
     assert [req['execute'] for req in server.requests] == ['qmp_capabilities', 'query-status', 'system_powerdown']
 
@@ -329,7 +329,7 @@ def test_shutdown_event_without_exit_and_quit_ignored_is_forced(tmp_path, sleepe
         res = shutdown(QemuProcess.observe(proc.pid), path, kill_timeout=0.5, grace=0.5)
     assert without_seconds(res) == result(graceful=False, method='signal', notes=[
         'QEMU did not exit within 0.1 s after the guest powered off; told it to quit'])
-    assert 0.5 <= res['seconds'] < 0.5 + 0.5 + 1.0
+    assert 0.5 <= res.seconds < 0.5 + 0.5 + 1.0
     assert proc.wait(5) == -signal.SIGTERM
 
 
@@ -337,7 +337,7 @@ def test_method_signal_skips_the_guest(fake_qemu):
     qemu = fake_qemu(powerdown='exit')
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=10, method='signal')
     assert without_seconds(res) == result(graceful=False, method='signal', reason=None)
-    assert res['seconds'] < 5
+    assert res.seconds < 5
     assert qemu.returncode() == 143
     assert qemu.requests() == []
 
@@ -345,8 +345,8 @@ def test_method_signal_skips_the_guest(fake_qemu):
 def test_method_signal_gives_the_signal_kill_timeout(fake_qemu):
     qemu = fake_qemu(sigterm='ignore')
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=0.4, method='signal', grace=0.1)
-    assert res['method'] == 'kill'
-    assert 0.4 <= res['seconds'] < 0.4 + 0.1 + 1.0
+    assert res.method == 'kill'
+    assert 0.4 <= res.seconds < 0.4 + 0.1 + 1.0
     assert qemu.returncode() == -signal.SIGKILL
 
 
@@ -369,7 +369,7 @@ def test_agent_method(fake_qemu, tmp_path, monkeypatch, agent, socket_kind, meth
     agent_socket = {'agent': qemu.agent_path, 'missing': missing, None: None}[socket_kind]
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=10, method='agent', agent_socket=agent_socket)
     assert without_seconds(res) == result(method=method, notes=[note.format(missing=missing) for note in notes])
-    assert res['seconds'] < 5
+    assert res.seconds < 5
     assert qemu.returncode() == 0
     agent_requests = {'answer': ['agent guest-sync', 'agent guest-shutdown'], 'silent': ['agent guest-sync'],
                       'close': ['agent guest-sync'], None: []}[agent]
@@ -382,7 +382,7 @@ def test_agent_without_a_monitor(fake_qemu):
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=10, method='agent', agent_socket=qemu.agent_path)
     # no QMP: the end is seen on the process alone, and QEMU's reason is unknown
     assert without_seconds(res) == result(method='agent', reason=None, notes=[NO_QMP.format(qemu.qmp_path)])
-    assert res['seconds'] < 5
+    assert res.seconds < 5
     assert qemu.returncode() == 0
 
 
@@ -425,7 +425,8 @@ def test_already_ended_process_is_left_alone(fake_qemu, reap):
     else:
         assert qemu.process.wait(5)
     res = shutdown(qemu.process, qemu.qmp_path, kill_timeout=10)
-    assert res == {'graceful': False, 'method': None, 'seconds': 0.0, 'exit_status': None, 'reason': None, 'notes': [], 'ended': True}
+    assert res.ended is True
+    assert res.as_dict() == {'graceful': False, 'method': None, 'seconds': 0.0, 'exit_status': None, 'reason': None, 'notes': []}
 
 
 def test_bad_arguments(sleeper, tmp_path):
@@ -467,7 +468,7 @@ def test_real_qemu_without_guest_is_forced(tmp_path, paused):
         res = shutdown(process, sock, kill_timeout=0.5, grace=2)
         notes = ["the VM was in QEMU state 'paused' and may not react before kill_timeout"] if paused else []
         assert without_seconds(res) == result(graceful=False, method='signal', reason=None, notes=notes)
-        assert 0.5 <= res['seconds'] < 0.5 + 2 + 1.0
+        assert 0.5 <= res.seconds < 0.5 + 2 + 1.0
         assert not process.is_alive()
     finally:
         if pid is not None:
