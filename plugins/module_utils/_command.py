@@ -126,9 +126,8 @@ def split_args(args):
             raise QemuTaskError("args ends with '%s', which takes a value; add its value after it in args" % word, option='args')
         else:
             raise QemuTaskError(
-                "args ends with '%s', an option QEMU 7.2 does not know, so it is not clear whether QEMU would read the"
-                " collection's next word as its value; put it before another option in args or remove it" % word,
-                option='args')
+                "args contains '%s', an option QEMU 7.2 does not know; check its spelling (qemu-system-x86_64 -help lists"
+                " the options), or remove it from args" % word, option='args')
     return result
 
 

@@ -181,8 +181,8 @@ def test_split_args(args, parsed):
 @pytest.mark.parametrize('args, message', [
     (['-nodefaults', '-m'], "args ends with '-m', which takes a value; add its value after it in args"),
     (['--drive'], "args ends with '--drive', which takes a value; add its value after it in args"),
-    (['-future'], "args ends with '-future', an option QEMU 7.2 does not know, so it is not clear whether QEMU would read the"
-                  " collection's next word as its value; put it before another option in args or remove it"),
+    (['-future'], "args contains '-future', an option QEMU 7.2 does not know; check its spelling (qemu-system-x86_64 -help"
+                  " lists the options), or remove it from args"),
 ])
 def test_split_args_trailing_value(args, message):
     with pytest.raises(QemuTaskError) as exc:
