@@ -10,7 +10,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
 
-    # Options naming a task; the argument spec is plugins/module_utils/_argspec.py task_argument_spec().
+    # Options naming a task; declared in plugins/module_utils/_task/options.py TASK_NAME_OPTIONS.
     DOCUMENTATION = r"""
 options:
   name:

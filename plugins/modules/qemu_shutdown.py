@@ -19,7 +19,8 @@ description:
   - A guest that does not power off in time (one that ignores the button, or a paused or hung
     QEMU) is forced with the kill signal C(SIGTERM), then C(SIGKILL) after a grace of 2 seconds. The
     module returns only when the process has ended, and says how it ended.
-  - A VM that is not running is left alone and reported unchanged.
+  - A VM that is not running is left alone and reported unchanged. A task name that does not exist is reported
+    unchanged too, with a warning, so that a typo does not pass for a VM that was shut down.
 author:
   - nomadic.qemu contributors (@nomadic)
 extends_documentation_fragment:
@@ -65,8 +66,26 @@ options:
     description:
       - How long the guest gets to power off before it is forced. Seconds (V(30)) or a Nomad
         duration (V(30s), V(1m30s), V(500ms)).
-      - Defaults to the task's recorded O(nomadic.qemu.qemu_task#module:kill_timeout), or V(5s).
+      - Defaults to the task's recorded O(nomadic.qemu.qemu_task#module:kill_timeout), or V(5s). At most V(1h).
     type: raw
+  image_paths:
+    description:
+      - Accepted so that C(module_defaults) for the group C(nomadic.qemu.qemu) work with every module; not used
+        by this module.
+    type: list
+    elements: path
+  args_allowlist:
+    description:
+      - Accepted so that C(module_defaults) for the group C(nomadic.qemu.qemu) work with every module; not used
+        by this module.
+    type: list
+    elements: str
+  emulators_allowlist:
+    description:
+      - Accepted so that C(module_defaults) for the group C(nomadic.qemu.qemu) work with every module; not used
+        by this module.
+    type: list
+    elements: str
 notes:
   - Nomad writes C(system_powerdown) to its monitor, polls once a second, and fails with long
     socket paths; this module is event-driven and works with any path length.
@@ -143,27 +162,21 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nomadic.qemu.plugins.module_utils._argspec import task_argument_spec
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._stop import QemuShutdownRunner
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.driver import QemuDriver
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import POLICY_OPTIONS, SHUTDOWN_OPTIONS, TASK_NAME_OPTIONS, argument_spec
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.stop import QemuShutdownRunner
 
 
 def main():
-    argument_spec = task_argument_spec()
-    argument_spec['name']['required'] = False
-    argument_spec.update(
-        monitor_socket=dict(type='path'),
-        agent_socket=dict(type='path'),
-        method=dict(type='str', default='acpi', choices=['acpi', 'agent']),
-        kill_timeout=dict(type='raw'),
-    )
     module = AnsibleModule(
-        argument_spec=argument_spec,
+        argument_spec=argument_spec(TASK_NAME_OPTIONS, SHUTDOWN_OPTIONS, POLICY_OPTIONS, name={'required': False}),
         supports_check_mode=True,
         required_one_of=[('name', 'monitor_socket')],
         mutually_exclusive=[('name', 'monitor_socket')],
     )
-    runner = QemuShutdownRunner(module.params, check_mode=module.check_mode, warn=module.warn)
+    runner = QemuShutdownRunner(module.params, QemuDriver(run_command=module.run_command, warn=module.warn),
+                                check_mode=module.check_mode, warn=module.warn)
     try:
         result = runner.run()
     except QemuTaskError as exc:

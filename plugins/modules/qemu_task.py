@@ -165,6 +165,7 @@ options:
         (V(30)) or a Nomad duration (V(30s), V(1m30s), V(500ms)).
       - Recorded with the task when it starts (default V(5s), Nomad's); given with V(stopped),
         V(absent) or V(restarted), it applies to that stop whatever was recorded.
+      - At most V(1h), so that every stop ends in bounded time.
     type: raw
   image_paths:
     description:
@@ -192,6 +193,48 @@ options:
         unless the host policy sets one; this option can only narrow the host policy.
     type: list
     elements: str
+  labels:
+    description:
+      - Labels of the task, a mapping of strings to strings (for example the job it belongs to), recorded with
+        the task and returned by M(nomadic.qemu.qemu_task_info), which can select tasks by them.
+      - Changing only the labels updates the record and never restarts the VM.
+    type: dict
+    default: {}
+  wait_for:
+    description:
+      - When the guest counts as ready. Without it, V(running) returns as soon as QEMU runs, which is before
+        the guest has booted. A guest that has not enabled its ACPI power button yet ignores a graceful
+        stop, which then waits for O(kill_timeout) and forces it; so a play that starts a VM and stops it at
+        once needs O(wait_for).
+      - With it, V(running) and V(restarted) return only once every condition given holds (also when the VM
+        was already running, which then returns at once). In check mode nothing is waited for.
+      - When the guest is not ready within O(wait_for.timeout), or QEMU exits meanwhile, the module fails with
+        the end of the guest console. A VM that timed out is left running (its record says so), so a later run
+        can wait again, or stop it.
+      - Not part of the task's configuration: changing it never restarts the VM.
+    type: dict
+    suboptions:
+      console:
+        description:
+          - A regular expression (Python syntax, multi-line) the guest's serial console must print, for
+            example V(login:).
+        type: str
+      port:
+        description:
+          - A label of O(port_map) whose forwarded port must accept a TCP connection inside the guest. QEMU's
+            user network accepts every connection on the host side itself, so the guest's side is checked
+            (the guest sent data, or QEMU reports the connection to the guest established).
+        type: str
+      agent:
+        description:
+          - The guest agent must answer C(guest-sync). Needs O(guest_agent=true).
+        type: bool
+        default: false
+      timeout:
+        description:
+          - How long to wait, in seconds or as a Nomad duration (V(90s), V(2m)). At most V(1h).
+        type: raw
+        default: 5m
 notes:
   - Nomad names the QEMU process after the image (C(-name <image basename>)); this module uses the
     task name, which is unique on the host.
@@ -221,6 +264,17 @@ EXAMPLES = r"""
       http: 8080
     # ssh gets a port from 20000-32000, kept across runs
   register: web1
+
+- name: Start a VM and return once its guest answers on the ssh port
+  nomadic.qemu.qemu_task:
+    name: db1
+    image_path: /var/lib/images/db.qcow2
+    port_map: {ssh: 22}
+    graceful_shutdown: true
+    labels: {role: db}
+    wait_for:
+      port: ssh
+      timeout: 3m
 
 - name: Show where ssh ended up
   ansible.builtin.debug:
@@ -321,6 +375,16 @@ task:
       returned: when the task exists
       type: dict
       sample: {memory: 300, accelerator: tcg, kill_timeout: 5.0}
+    labels:
+      description: The task's labels (O(labels)).
+      returned: when the task exists
+      type: dict
+      sample: {nomad_job: web}
+    recoveries:
+      description: How many times a run found the VM's process dead and started it again.
+      returned: when the task exists
+      type: int
+      sample: 0
 shutdown:
   description: How the VM was stopped, when this run stopped one.
   returned: when a running VM was stopped (not in check mode)
@@ -357,6 +421,11 @@ shutdown:
       elements: str
       returned: always
       sample: []
+ready_seconds:
+  description: How long this run waited for the guest to be ready (O(wait_for)).
+  returned: when O(wait_for) was given and the task runs (not in check mode)
+  type: float
+  sample: 12.4
 recovered:
   description: True when the VM's process had died and this run started it again.
   returned: always
@@ -374,43 +443,23 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.nomadic.qemu.plugins.module_utils._argspec import task_argument_spec
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._task import QemuTaskRunner
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.driver import QemuDriver
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import POLICY_OPTIONS, TASK_NAME_OPTIONS, TASK_OPTIONS, argument_spec
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.plan import Planner
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.reconcile import Reconciler
 
 
 def main():
-    argument_spec = task_argument_spec()
-    argument_spec.update(
-        state=dict(type='str', default='running', choices=['running', 'stopped', 'restarted', 'absent']),
-        image_path=dict(type='path'),
-        image_format=dict(type='str'),
-        accelerator=dict(type='str', default='tcg', choices=['tcg', 'kvm', 'auto']),
-        graceful_shutdown=dict(type='bool'),
-        guest_agent=dict(type='bool', default=False),
-        args=dict(type='list', elements='str', default=[]),
-        port_map=dict(type='dict', default={}),
-        ports=dict(type='dict', default={}),
-        host_address=dict(type='str', default=''),
-        emulator=dict(type='str', default='x86_64'),
-        machine_type=dict(type='str', default='pc'),
-        drive_interface=dict(type='str', default='ide', choices=['ide', 'scsi', 'sd', 'mtd', 'floppy', 'pflash', 'virtio', 'none']),
-        memory=dict(type='int', default=300),
-        cpus=dict(type='int'),
-        kill_timeout=dict(type='raw'),
-        image_paths=dict(type='list', elements='path'),
-        args_allowlist=dict(type='list', elements='str'),
-        emulators_allowlist=dict(type='list', elements='str'),
-    )
     module = AnsibleModule(
-        argument_spec=argument_spec,
+        argument_spec=argument_spec(TASK_NAME_OPTIONS, TASK_OPTIONS, POLICY_OPTIONS),
         supports_check_mode=True,
         required_if=[('state', 'running', ['image_path']), ('state', 'restarted', ['image_path'])],
     )
-    runner = QemuTaskRunner(module.params, check_mode=module.check_mode, warn=module.warn,
-                            run_command=module.run_command, find_binary=module.get_bin_path)
+    planner = Planner(module.params, find_binary=module.get_bin_path, run_command=module.run_command)
+    driver = QemuDriver(run_command=module.run_command, warn=module.warn)
     try:
-        result = runner.run()
+        result = Reconciler(module.params, planner, driver, check_mode=module.check_mode, warn=module.warn).run()
     except QemuTaskError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-exception-caught

@@ -33,7 +33,7 @@ from ansible.errors import AnsibleError
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._duration import parse_duration
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._state import TASK_NAME_RE
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TASK_NAME_RE
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import OPERATORS, ConstraintError, attribute_name, check_constraint
 
 try:

@@ -30,7 +30,6 @@ MAX_KILL_TIMEOUT = 3600.0
 DEFAULT_KILL_TIMEOUT = 5.0
 # The longest wait_for may wait for a guest to become ready.
 MAX_WAIT_TIMEOUT = 3600.0
-DEFAULT_WAIT_TIMEOUT = 300.0
 
 
 class Option:
@@ -38,10 +37,10 @@ class Option:
     argument spec, for options whose absence means "what the task was started with"."""
 
     __slots__ = ('name', 'type', 'elements', 'default', 'spec_default', 'choices', 'bounds', 'unit', 'nomad', 'required',
-                 'no_log')
+                 'no_log', 'suboptions')
 
     def __init__(self, name, type, elements=None, default=None, spec_default=True, choices=None, bounds=None, unit='',
-                 nomad=None, required=False, no_log=None):
+                 nomad=None, required=False, no_log=None, suboptions=None):
         self.name = name
         self.type = type
         self.elements = elements
@@ -53,6 +52,7 @@ class Option:
         self.nomad = nomad
         self.required = required
         self.no_log = no_log
+        self.suboptions = suboptions
 
     def spec(self):
         """The AnsibleModule argument spec entry."""
@@ -67,6 +67,8 @@ class Option:
             spec['required'] = True
         if self.no_log is not None:
             spec['no_log'] = self.no_log
+        if self.suboptions:
+            spec['options'] = dict((name, option.spec()) for name, option in self.suboptions.items())
         return spec
 
     def check(self, value):
@@ -139,6 +141,7 @@ _CHECKS = {
     'memory': _check_memory,
     'cpus': _check_cpus,
     'kill_timeout': _check_duration,
+    'timeout': _check_duration,
     'emulator': _check_emulator,
     'labels': _check_labels,
 }
@@ -164,6 +167,14 @@ POLICY_OPTIONS = _table(
 # Options every module of the action group accepts, so that module_defaults for the group work for all of them.
 GROUP_OPTIONS = dict(state_dir=TASK_NAME_OPTIONS['state_dir'], **POLICY_OPTIONS)
 
+# wait_for's suboptions (see readiness.py).
+WAIT_FOR_OPTIONS = _table(
+    Option('console', 'str'),
+    Option('port', 'str'),
+    Option('agent', 'bool', default=False),
+    Option('timeout', 'raw', default='5m', bounds=(0, MAX_WAIT_TIMEOUT)),
+)
+
 # qemu_task's own options. ``nomad`` is where the qemu driver's job file sets the option.
 TASK_OPTIONS = _table(
     Option('state', 'str', default='running', choices=STATES),
@@ -183,7 +194,7 @@ TASK_OPTIONS = _table(
     Option('cpus', 'int', bounds=(1, None), nomad='resources.cores'),
     Option('kill_timeout', 'raw', default=DEFAULT_KILL_TIMEOUT, spec_default=False, bounds=(0, MAX_KILL_TIMEOUT), nomad='kill_timeout'),
     Option('labels', 'dict', default={}),
-    Option('wait_for', 'dict'),
+    Option('wait_for', 'dict', suboptions=WAIT_FOR_OPTIONS),
 )
 
 # qemu_shutdown's own options.

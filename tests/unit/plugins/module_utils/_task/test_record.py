@@ -12,9 +12,11 @@ import time
 import pytest
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._state import (
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import (
     TaskDir,
     TaskLock,
+    TaskRecord,
+    task_records,
     default_state_dir,
     validate_name,
 )
@@ -38,7 +40,7 @@ def test_valid_names(name):
     assert validate_name(name) == name
 
 
-@pytest.mark.parametrize('name', ['', '-x', '.hidden', 'a/b', '..', 'a b', 'x' * 65, 'a,b', None])
+@pytest.mark.parametrize('name', ['', '-x', '.hidden', 'a/b', '..', 'a b', 'x' * 65, 'a,b', None, 'web1\n', 'web1\nx'])
 def test_invalid_names(name):
     with pytest.raises(QemuTaskError) as exc:
         validate_name(name)
@@ -50,11 +52,17 @@ def test_invalid_names(name):
 
 def test_record_roundtrip_and_atomic(tmp_path):
     task = TaskDir(str(tmp_path / 'state'), 'vm1')
-    assert task.read_record() is None
+    assert task.read() is None
     task.ensure()
     assert oct(os.stat(task.path).st_mode & 0o777) == '0o700'
-    task.write_record({'name': 'vm1', 'argv': ['a', 'b']})
-    assert task.read_record() == {'name': 'vm1', 'argv': ['a', 'b'], 'version': 1}
+    record = TaskRecord(name='vm1', state='running', argv=['a', 'b'], pid=42, start_time=7, labels={'job': 'web'},
+                        ports={'ssh': {'host': 20001, 'guest': 22, 'host_address': ''}})
+    task.write(record)
+    assert task.read() == record
+    assert task.read().host_ports == {'ssh': 20001}
+    with open(task.record_path) as f:
+        on_disk = json.load(f)
+    assert on_disk['version'] == 1 and on_disk['labels'] == {'job': 'web'} and on_disk['recoveries'] == 0
     # no temporary files are left next to the record
     assert sorted(os.listdir(task.path)) == ['task.json']
 
@@ -65,7 +73,7 @@ def test_damaged_record(tmp_path, content):
     task.ensure()
     with open(task.record_path, 'w') as f:
         f.write(content)
-    assert task.read_record() == {'damaged': True}
+    assert task.read().damaged is True
 
 
 def test_remove_keeps_user_files(tmp_path):
@@ -99,11 +107,23 @@ def test_other_records(tmp_path):
     for name, ports in (('a', {'x': {'host': 20001}}), ('b', {'y': {'host': 20002}})):
         t = TaskDir(str(tmp_path), name)
         t.ensure()
-        t.write_record({'ports': ports})
+        t.write(TaskRecord(name=name, ports=ports))
     (tmp_path / 'c').mkdir()
     (tmp_path / 'c' / 'task.json').write_text('garbage')
     records = TaskDir(str(tmp_path), 'a').other_records()
-    assert [r['ports'] for r in records] == [{'y': {'host': 20002}}]
+    assert [r.ports for r in records] == [{'y': {'host': 20002}}]
+    assert [(name, record.damaged) for name, record in task_records(str(tmp_path))] == [('a', False), ('b', False), ('c', True)]
+
+
+def test_mark_stopped_keeps_the_rest(tmp_path):
+    task = TaskDir(str(tmp_path), 'vm1')
+    task.ensure()
+    (tmp_path / 'vm1' / 'qemu.pid').write_text('42')
+    running = TaskRecord(name='vm1', state='running', pid=42, start_time=7, argv=['q'], labels={'a': 'b'}, recoveries=2)
+    stopped = task.mark_stopped(running)
+    assert task.read() == stopped
+    assert (stopped.state, stopped.pid, stopped.start_time, stopped.labels, stopped.recoveries) == ('stopped', None, None, {'a': 'b'}, 2)
+    assert not os.path.exists(task.pidfile)
 
 
 def test_lock_excludes_and_times_out(tmp_path):

@@ -1,0 +1,198 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""From a task's options and what the host offers to the QEMU command line it should run (a Plan)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._command import build_argv
+from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._paths import check_args, check_image_chain, resolve_image
+from ansible_collections.nomadic.qemu.plugins.module_utils._policy import check_emulator, effective_policy, load_policy
+from ansible_collections.nomadic.qemu.plugins.module_utils._ports import allocate_ports, validate_ports
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import TASK_OPTIONS, check_option
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import check_wait_for
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import default_state_dir
+
+class Plan:
+    """What a task should run: the argv, the options behind it (config), the accelerator and the ports."""
+
+    __slots__ = ('argv', 'config', 'accelerator', 'ports', 'labels', 'wait_for')
+
+    def __init__(self, argv, config, accelerator, ports, labels, wait_for):
+        self.argv = argv
+        self.config = config
+        self.accelerator = accelerator
+        self.ports = ports
+        self.labels = labels
+        self.wait_for = wait_for
+
+
+class Planner:
+    """Turns qemu_task's params into a Plan.
+
+    Needs only: the params dict, a find_binary(name) callable, a run_command(argv) callable (for
+    qemu-img), and optionally kvm_check() -> (usable, why) and a host policy dict, both of which
+    tests hand in.
+    """
+
+    def __init__(self, params, find_binary=None, run_command=None, kvm_check=None, host_policy=None):
+        self.params = params
+        self.find_binary = find_binary or shutil.which
+        self.run_command = run_command
+        self.kvm_check = kvm_check
+        self.host_policy = host_policy
+
+    def option(self, name):
+        """An option's value as given, or its declared default; checked against its declared bounds."""
+        return check_option(name, self.params.get(name))
+
+    def kill_timeout(self, record=None):
+        """How long a stop waits: this run's kill_timeout, else the one the task was started with, else the default."""
+        if self.params.get('kill_timeout') is not None:
+            return self.option('kill_timeout')
+        recorded = (record.config if record is not None else {}).get('kill_timeout')
+        return TASK_OPTIONS['kill_timeout'].default if recorded is None else recorded
+
+    def graceful(self, record=None):
+        if self.params.get('graceful_shutdown') is not None:
+            return bool(self.params['graceful_shutdown'])
+        return bool((record.config if record is not None else {}).get('graceful_shutdown', False))
+
+    def _kvm_usable(self):
+        if self.kvm_check is not None:
+            return self.kvm_check()
+        # Imported here: the fingerprint code is only needed when KVM is asked for.
+        from ansible_collections.nomadic.qemu.plugins.module_utils._fingerprint import check_kvm  # pylint: disable=import-outside-toplevel
+        return check_kvm()
+
+    def accelerator(self):
+        requested = self.option('accelerator')
+        if requested == 'tcg':
+            return 'tcg'
+        usable, why = self._kvm_usable()
+        if usable:
+            return 'kvm'
+        if requested == 'auto':
+            return 'tcg'
+        raise QemuTaskError(
+            "accelerator 'kvm' was requested but KVM is not usable on this host: %s; "
+            "use accelerator: auto to fall back to tcg, or make /dev/kvm usable (load the kvm module, "
+            "give this user access to /dev/kvm)" % why, option='accelerator')
+
+    def policy(self):
+        host = self.host_policy if self.host_policy is not None else load_policy()
+        return effective_policy(host, image_paths=self.params.get('image_paths'), args_allowlist=self.params.get('args_allowlist'),
+                                emulators_allowlist=self.params.get('emulators_allowlist'))
+
+    def plan(self, task_dir, record, own_ports):
+        """The Plan for this run. ``record`` is the task's TaskRecord (or None); ``own_ports`` the host ports its live VM holds."""
+        policy = self.policy()
+        emulator = self.option('emulator')
+        check_emulator(emulator, policy.get('emulators_allowlist'))
+        binary_name = 'qemu-system-%s' % emulator
+        binary = self.find_binary(binary_name)
+        if not binary:
+            raise QemuTaskError(
+                "emulator '%s': %s was not found on PATH (%s); install QEMU for that architecture "
+                "or choose another emulator" % (emulator, binary_name, os.environ.get('PATH', '')), option='emulator')
+        image_path = self.params.get('image_path')
+        if not image_path:
+            raise QemuTaskError('image_path is required when state is %s; give the path of the disk image to run'
+                                % self.option('state'), option='image_path')
+        # The task directory counts as an allowed image directory (as Nomad's task directory
+        # does) only under the default state_dir: state_dir and name are task options, so any
+        # other state_dir would let a task name any host directory as its own.
+        trusted = _task_dir_trusted(task_dir)
+        image_paths = policy.get('image_paths')
+        image_format = self.option('image_format')
+        image = resolve_image(image_path, task_dir.path, image_paths, task_dir_allowed=trusted)
+        args = list(self.option('args'))
+        block_files = check_args(args, policy.get('args_allowlist'), image_paths, task_dir.path, task_dir_allowed=trusted)
+        if image_paths is not None:
+            self._check_backing_files(image, image_paths, task_dir, trusted, image_format)
+            for path in block_files:
+                if os.path.isfile(path) and path != image:
+                    self._check_backing_files(path, image_paths, task_dir, trusted, None)
+        memory = self.option('memory')
+        cpus = self.option('cpus')
+        host_address = self.option('host_address')
+        port_map, ports = validate_ports(self.option('port_map'), self.option('ports'), host_address)
+        host_ports = self._host_ports(task_dir, record, own_ports, port_map, ports, host_address)
+        forwards = [{'label': label, 'host_address': host_address, 'host_port': host_ports[label], 'guest_port': port_map[label]}
+                    for label in sorted(port_map)]
+        accelerator = self.accelerator()
+        guest_agent = bool(self.option('guest_agent'))
+        labels = self.option('labels')
+        wait_for = check_wait_for(self.params.get('wait_for'), port_map, guest_agent)
+        argv = build_argv(binary, task_dir.name, image, machine_type=self.option('machine_type'), accelerator=accelerator,
+                          memory=memory, cpus=cpus, drive_interface=self.option('drive_interface'), guest_agent=guest_agent,
+                          args=args, forwards=forwards, task_dir=task_dir.path, image_format=image_format)
+        config = {
+            'emulator': emulator,
+            'binary': binary,
+            'image_path': image_path,
+            'image': image,
+            'image_format': image_format,
+            'accelerator': self.option('accelerator'),
+            'machine_type': self.option('machine_type'),
+            'drive_interface': self.option('drive_interface'),
+            'memory': memory,
+            'cpus': cpus,
+            'args': args,
+            'port_map': port_map,
+            'ports': dict((label, host_ports[label]) for label in sorted(port_map)),
+            'host_address': host_address,
+            'guest_agent': guest_agent,
+            'graceful_shutdown': self.graceful(),
+            'kill_timeout': self.option('kill_timeout'),
+        }
+        ports_info = dict((label, {'host': host_ports[label], 'guest': port_map[label], 'host_address': host_address})
+                          for label in sorted(port_map))
+        return Plan(argv, config, accelerator, ports_info, labels, wait_for)
+
+    @staticmethod
+    def _host_ports(task_dir, record, own_ports, port_map, ports, host_address):
+        previous = record.host_ports if record is not None and not record.damaged else {}
+        reserved = set()
+        if any(label not in ports for label in port_map):
+            # Only a dynamic port needs to know what the other tasks hold.
+            for other in task_dir.other_records():
+                reserved.update(other.host_ports.values())
+        # Seeded by the task: check mode predicts the port a real run picks (if it is still free then).
+        return allocate_ports(port_map, ports, previous=previous, reserved=reserved, own=own_ports,
+                              host_address=host_address or None, rng=random.Random(task_dir.path))
+
+    def _check_backing_files(self, image, image_paths, task_dir, trusted, image_format):
+        """A qcow2 (or vmdk...) image inside image_paths must not pull in files from outside through its backing chain."""
+        qemu_img = self.find_binary('qemu-img')
+        if not qemu_img:
+            raise QemuTaskError('image_paths is in force, and checking the backing files of image_path %s needs qemu-img, '
+                                'which was not found on PATH; install it (Debian: qemu-utils)' % image, option='image_paths')
+        command = [qemu_img, 'info', '--output=json', '--backing-chain', '-U']
+        if image_format:
+            command += ['-f', image_format]
+        rc, out, err = self.run_command(command + [image])
+        try:
+            chain = json.loads(out) if rc == 0 else None
+        except ValueError:
+            chain = None
+        if chain is None:
+            raise QemuTaskError('image_path %s cannot be read by qemu-img (exit status %s): %s; check that it is a disk image'
+                                % (image, rc, (err or out or '').strip()[:300]), option='image_path')
+        check_image_chain(chain, image_paths, task_dir.path, task_dir_allowed=trusted)
+
+
+def _task_dir_trusted(task_dir):
+    if os.path.realpath(task_dir.state_dir) != os.path.realpath(default_state_dir()):
+        return False
+    return not os.path.islink(task_dir.path)

@@ -1,0 +1,207 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""The reconciler: brings one task to running, stopped, restarted or absent, with check mode and diff."""
+
+from __future__ import annotations
+
+import datetime
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import tail
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir, TaskRecord
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.view import diff_view, task_view
+
+# Waiting for another run on the same task: beyond its own stop time (kill_timeout).
+LOCK_WAIT = 300
+# A QEMU this run started but could not record is ended at once: it must not outlive the run.
+UNRECORDED_STOP = 1.0
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace('+00:00', 'Z')
+
+
+class Reconciler:
+    """Brings one task to the requested state.
+
+    Needs: the module's params dict, a Planner (options -> Plan), a QemuDriver (or a stand-in
+    with observe/start/stop/wait_ready), check_mode and a warn(msg) callable. Errors are
+    raised as QemuTaskError.
+    """
+
+    def __init__(self, params, planner, driver, check_mode=False, warn=None, now=utc_now):
+        self.params = params
+        self.planner = planner
+        self.driver = driver
+        self.check_mode = check_mode
+        self.warn = warn or (lambda msg: None)
+        self.now = now
+        self.recovered = False
+        self.actions = []
+        self.shutdown_result = None
+        self.ready_seconds = None
+
+    def run(self):
+        state = self.planner.option('state')
+        task_dir = TaskDir.from_params(self.params.get('state_dir'), self.params.get('name'))
+        if self.check_mode or (state in ('absent', 'stopped') and not task_dir.exists()):
+            return self._reconcile(state, task_dir)
+        lock_wait = LOCK_WAIT
+        try:
+            lock_wait += self.planner.kill_timeout()
+        except QemuTaskError:
+            pass  # reported with the rest of the configuration
+        lock = task_dir.lock(lock_wait)
+        lock.acquire()
+        try:
+            return self._reconcile(state, task_dir)
+        finally:
+            # No task left (removed, never there, or a new task that could not start): no lock file left either.
+            lock.release(remove=state == 'absent' or not task_dir.exists())
+
+    def _reconcile(self, state, task_dir):
+        record = task_dir.read()
+        if record is not None and record.damaged:
+            self.warn('the state record %s is damaged; treating the task as not running' % task_dir.record_path)
+            record = None
+        process = self.driver.observe(record)
+        crashed = record is not None and record.state == 'running' and process is None
+        before = diff_view(record, process)
+        if state == 'absent':
+            return self._absent(task_dir, record, process, before)
+        if state == 'stopped':
+            return self._stopped(task_dir, record, process, before, crashed)
+        return self._running(task_dir, record, process, before, crashed, restart=(state == 'restarted'))
+
+    def _result(self, changed, task, before, after):
+        result = {'changed': changed, 'task': task, 'diff': {'before': before, 'after': after},
+                  'recovered': self.recovered, 'actions': self.actions}
+        if self.shutdown_result is not None:
+            result['shutdown'] = self.shutdown_result
+        if self.ready_seconds is not None:
+            result['ready_seconds'] = self.ready_seconds
+        return result
+
+    def _stop(self, task_dir, record, process):
+        result = self.driver.stop(process, task_dir.monitor_socket, self.planner.kill_timeout(record), self.planner.graceful(record),
+                                  what="task '%s': QEMU" % task_dir.name)
+        self.shutdown_result = result.as_dict()
+
+    def _wait_ready(self, plan, task_dir, process):
+        if plan.wait_for is not None and not self.check_mode:
+            self.ready_seconds = self.driver.wait_ready(plan.wait_for, task_dir, process, plan.ports)
+
+    def _running(self, task_dir, record, process, before, crashed, restart):
+        own = set(record.host_ports.values()) if process else set()
+        plan = self.planner.plan(task_dir, record, own)
+        same_argv = process is not None and record.argv == plan.argv
+        same_config = same_argv and record.config == plan.config and record.labels == plan.labels
+        after = {'state': 'running', 'argv': plan.argv, 'config': plan.config, 'labels': plan.labels}
+        if same_config and not restart:
+            self._wait_ready(plan, task_dir, process)
+            return self._result(False, task_view(task_dir, record, process), before, after)
+        new_record = TaskRecord(name=task_dir.name, state='running', argv=plan.argv, config=plan.config, accelerator=plan.accelerator,
+                                ports=plan.ports, labels=plan.labels, created_dir=record is not None and record.created_dir,
+                                recoveries=record.recoveries if record is not None else 0)
+        if same_argv and not restart:
+            # Only how the VM is stopped or labelled changed: no restart needed.
+            new_record = new_record.copy(pid=record.pid, start_time=record.start_time, started_at=record.started_at)
+            self.actions.append('updated')
+            if not self.check_mode:
+                task_dir.write(new_record)
+            self._wait_ready(plan, task_dir, process)
+            return self._result(True, task_view(task_dir, new_record, process), before, after)
+        if crashed:
+            self.recovered = True
+            new_record = new_record.copy(recoveries=new_record.recoveries + 1)
+            self.warn("task '%s': its QEMU process (pid %s) was no longer running; starting it again. Last console output: %s"
+                      % (task_dir.name, record.pid, tail(task_dir.console_log, 300) or '(none)'))
+        if self.check_mode:
+            if process:
+                self.actions.append('stopped')
+            self.actions.append('started')
+            return self._result(True, task_view(task_dir, new_record, None, state='running'), before, after)
+        if process:
+            self._stop(task_dir, record, process)
+            self.actions.append('stopped')
+            # Say so now: if the start below fails, the record must not claim a running VM.
+            record = task_dir.mark_stopped(record)
+        # Whether the collection made the task directory: only then may state=absent remove it whole.
+        new_record.created_dir = (record is not None and record.created_dir) or not task_dir.exists()
+        task_dir.ensure()
+        try:
+            if plan.ports:
+                # Pick and check the ports again under the state directory's port lock, now that
+                # the old VM (if any) released its own, so two tasks never race for one port.
+                with task_dir.ports_lock(LOCK_WAIT):
+                    plan = self.planner.plan(task_dir, record, set())
+                    new_record, started = self._start_and_record(task_dir, plan, new_record)
+            else:
+                new_record, started = self._start_and_record(task_dir, plan, new_record)
+        except QemuTaskError:
+            if record is None:
+                # A new task that could not start leaves nothing behind.
+                task_dir.remove(keep_user_files=True)
+            raise
+        self.actions.append('started')
+        self._wait_ready(plan, task_dir, started)
+        after = {'state': 'running', 'argv': plan.argv, 'config': plan.config, 'labels': plan.labels}
+        return self._result(True, task_view(task_dir, new_record, started), before, after)
+
+    def _start_and_record(self, task_dir, plan, new_record):
+        started = self.driver.start(task_dir, plan.argv)
+        new_record = new_record.copy(argv=plan.argv, config=plan.config, ports=plan.ports, pid=started.pid,
+                                     start_time=started.start_time, started_at=self.now())
+        try:
+            task_dir.write(new_record)
+        except BaseException:
+            # Nothing durable says this QEMU runs: it must not outlive this run.
+            self.driver.stop(started, task_dir.monitor_socket, UNRECORDED_STOP, False, what="task '%s': QEMU" % task_dir.name)
+            task_dir.remove_runtime_files()
+            raise
+        return new_record, started
+
+    def _stopped(self, task_dir, record, process, before, crashed):
+        if record is None:
+            return self._result(False, task_view(task_dir, None, None), before, before)
+        after = dict(before, state='stopped')
+        if process is None:
+            if record.state != 'stopped':
+                # It died on its own: record what is true, nothing to do for the user.
+                if crashed:
+                    self.warn("task '%s': its QEMU process (pid %s) had already ended" % (task_dir.name, record.pid))
+                if not self.check_mode:
+                    task_dir.mark_stopped(record)
+            return self._result(False, task_view(task_dir, record, None), before, after)
+        self.actions.append('stopped')
+        if not self.check_mode:
+            self._stop(task_dir, record, process)
+            record = task_dir.mark_stopped(record)
+        return self._result(True, task_view(task_dir, record, None), before, after)
+
+    def _absent(self, task_dir, record, process, before):
+        after = {'state': 'absent'}
+        if not task_dir.exists():
+            return self._result(False, task_view(task_dir, None, None), before, after)
+        if record is None and not task_dir.own_leftovers():
+            # A directory that is not a task's (no record, nothing of ours in it) is never touched.
+            self.warn('%s exists but holds no task; left alone' % task_dir.path)
+            return self._result(False, task_view(task_dir, None, None), before, after)
+        if process:
+            self.actions.append('stopped')
+        self.actions.append('removed')
+        if not self.check_mode:
+            if process:
+                self._stop(task_dir, record, process)
+            # A directory the collection created goes whole; one that was there before (say, with
+            # images downloaded into it) keeps what is not the collection's.
+            task_dir.remove(keep_user_files=not (record is not None and record.created_dir))
+            if task_dir.exists():
+                self.warn('%s holds files that are not the collection\'s (it existed before the task); they were left there'
+                          % task_dir.path)
+        return self._result(True, task_view(task_dir, None, None), before, after)

@@ -1,0 +1,337 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""Task state on disk: one directory per task, its record (TaskRecord), and locks.
+
+The layout of a state directory::
+
+    <state_dir>/.<name>.lock        the task's lock (flock)
+    <state_dir>/.ports.lock         the lock around dynamic port allocation
+    <state_dir>/<name>/task.json    the record
+    <state_dir>/<name>/qemu.pid, qmp.sock, qga.sock, console.log   what QEMU makes
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._command import AGENT_SOCKET, CONSOLE_LOG, MONITOR_SOCKET, PIDFILE
+from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+
+RECORD_FILE = 'task.json'
+RECORD_VERSION = 1
+PORTS_LOCK = '.ports.lock'
+TASK_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z')
+_TEMP_PREFIX, _TEMP_SUFFIX = '.task-', '.json'
+
+# Files the collection creates inside a task directory; anything else (for example an
+# image downloaded there) belongs to the user and is never removed.
+OWN_FILES = (RECORD_FILE, PIDFILE, MONITOR_SOCKET, AGENT_SOCKET, CONSOLE_LOG)
+RUNTIME_FILES = (PIDFILE, MONITOR_SOCKET, AGENT_SOCKET)
+
+
+def default_state_dir(euid=None, environ=None):
+    """Where task state lives when the user does not say: /var/lib for root, else the user's state home."""
+    euid = os.geteuid() if euid is None else euid
+    environ = os.environ if environ is None else environ
+    if euid == 0:
+        return '/var/lib/nomadic-qemu'
+    base = environ.get('XDG_STATE_HOME') or os.path.join(os.path.expanduser('~'), '.local', 'state')
+    return os.path.join(base, 'nomadic-qemu')
+
+
+def validate_name(name):
+    """The task name, matched whole (a trailing newline is not a name)."""
+    if not isinstance(name, str) or not TASK_NAME_RE.fullmatch(name):
+        raise QemuTaskError(
+            "name %r is not a valid task name; use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit" % (name,), option='name')
+    return name
+
+
+class TaskRecord:
+    """What the collection knows of one task: written to task.json, read back on the next run.
+
+    ``damaged`` marks a record that could not be read (it then counts as no task).
+    ``created_dir`` says the collection made the task directory, so ``absent`` may remove it whole.
+    """
+
+    FIELDS = ('name', 'state', 'argv', 'config', 'accelerator', 'ports', 'pid', 'start_time', 'started_at',
+              'created_dir', 'labels', 'recoveries')
+
+    def __init__(self, name=None, state='stopped', argv=None, config=None, accelerator=None, ports=None, pid=None,
+                 start_time=None, started_at=None, created_dir=False, labels=None, recoveries=0, damaged=False):
+        self.name = name
+        self.state = state
+        self.argv = list(argv or [])
+        self.config = dict(config or {})
+        self.accelerator = accelerator
+        self.ports = dict(ports or {})
+        self.pid = pid
+        self.start_time = start_time
+        self.started_at = started_at
+        self.created_dir = bool(created_dir)
+        self.labels = dict(labels or {})
+        self.recoveries = int(recoveries or 0)
+        self.damaged = damaged
+
+    @classmethod
+    def damaged_record(cls):
+        return cls(damaged=True)
+
+    @classmethod
+    def from_dict(cls, data):
+        """A record from its JSON form; a damaged one when it is not a record of this version."""
+        if not isinstance(data, dict) or data.get('version') != RECORD_VERSION:
+            return cls.damaged_record()
+        try:
+            return cls(**dict((key, data.get(key)) for key in cls.FIELDS if data.get(key) is not None))
+        except (TypeError, ValueError):
+            return cls.damaged_record()
+
+    def to_dict(self):
+        data = dict((key, getattr(self, key)) for key in self.FIELDS)
+        data['version'] = RECORD_VERSION
+        return data
+
+    def copy(self, **changes):
+        values = dict((key, getattr(self, key)) for key in self.FIELDS)
+        values.update(changes)
+        return TaskRecord(**values)
+
+    def stopped(self):
+        """This record once its QEMU no longer runs."""
+        return self.copy(state='stopped', pid=None, start_time=None)
+
+    @property
+    def host_ports(self):
+        """The host ports this task holds, {label: port}."""
+        return dict((label, info['host']) for label, info in self.ports.items()
+                    if isinstance(info, dict) and isinstance(info.get('host'), int))
+
+    def __eq__(self, other):
+        return isinstance(other, TaskRecord) and self.to_dict() == other.to_dict() and self.damaged == other.damaged
+
+    def __repr__(self):
+        return 'TaskRecord(%r)' % ({'damaged': True} if self.damaged else self.to_dict())
+
+
+class TaskLock:
+    """An exclusive flock on a lock file, safe against the file being removed by the holder.
+
+    After locking, the path is checked to still be the locked inode; if another holder
+    removed (or replaced) it meanwhile, locking starts again on the new file.
+    """
+
+    def __init__(self, path, timeout, what):
+        self.path = path
+        self.timeout = timeout
+        self.what = what
+        self.fd = None
+
+    def acquire(self):
+        deadline = time.monotonic() + self.timeout
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except OSError as exc:
+                        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                            raise
+                        if time.monotonic() >= deadline:
+                            raise QemuTaskError(
+                                '%s is locked by another run (lock file %s) and was not released within %d seconds; '
+                                'wait for the other run to finish and retry' % (self.what, self.path, self.timeout))
+                        time.sleep(0.05)
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    self.fd = fd
+                    return self
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+
+    def release(self, remove=False):
+        if self.fd is None:
+            return
+        if remove:
+            _unlink(self.path)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class TaskDir:
+    """The on-disk layout of one task under a state directory, and its record."""
+
+    def __init__(self, state_dir, name):
+        self.state_dir = os.path.abspath(state_dir)
+        self.name = validate_name(name)
+        self.path = os.path.join(self.state_dir, name)
+        self.record_path = os.path.join(self.path, RECORD_FILE)
+        self.pidfile = os.path.join(self.path, PIDFILE)
+        self.monitor_socket = os.path.join(self.path, MONITOR_SOCKET)
+        self.agent_socket = os.path.join(self.path, AGENT_SOCKET)
+        self.console_log = os.path.join(self.path, CONSOLE_LOG)
+        self.lock_path = os.path.join(self.state_dir, '.%s.lock' % name)
+        self.ports_lock_path = os.path.join(self.state_dir, PORTS_LOCK)
+
+    @classmethod
+    def from_params(cls, state_dir, name):
+        """The task directory for the modules' state_dir and name options (state_dir defaults per user)."""
+        return cls(check_state_dir(state_dir), name)
+
+    def exists(self):
+        return os.path.isdir(self.path)
+
+    def ensure(self, task=True):
+        """Create the state directory and, unless task is False, the task directory (mode 0700) if needed."""
+        for path in (self.state_dir, self.path) if task else (self.state_dir,):
+            try:
+                os.makedirs(path, mode=0o700)
+            except FileExistsError:
+                if not os.path.isdir(path):
+                    raise QemuTaskError('state_dir %s: %s exists and is not a directory; '
+                                        'remove it or choose another state_dir' % (self.state_dir, path), option='state_dir')
+            except OSError as exc:
+                raise QemuTaskError('state_dir %s cannot be created: %s; choose a state_dir this user can write'
+                                    % (self.state_dir, exc.strerror), option='state_dir')
+
+    def lock(self, timeout):
+        """The task's lock (in the state directory, which is created if needed; the task directory is not)."""
+        if not os.path.isdir(self.state_dir):
+            self.ensure(task=False)
+        return TaskLock(self.lock_path, timeout, "task '%s'" % self.name)
+
+    def ports_lock(self, timeout):
+        return TaskLock(self.ports_lock_path, timeout, 'port allocation in %s' % self.state_dir)
+
+    def read(self):
+        """The TaskRecord, or None when there is none. A record that cannot be read comes back damaged."""
+        return read_record_file(self.record_path)
+
+    def write(self, record):
+        """Write the record atomically: a reader sees the old or the new one, never half of one."""
+        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=self.path)
+        try:
+            with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                json.dump(record.to_dict(), f, indent=2, sort_keys=True)
+                f.write('\n')
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.record_path)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        return record
+
+    def mark_stopped(self, record):
+        """Record that the task's QEMU no longer runs, and remove what it left; returns the new record."""
+        record = self.write(record.stopped())
+        self.remove_runtime_files()
+        return record
+
+    def remove_runtime_files(self):
+        """Remove the pidfile and sockets a previous QEMU may have left behind."""
+        for name in RUNTIME_FILES:
+            _unlink(os.path.join(self.path, name))
+
+    def own_leftovers(self):
+        """True when the directory holds something the collection created, or nothing at all."""
+        try:
+            entries = os.listdir(self.path)
+        except OSError:
+            return False
+        return not entries or any(entry in OWN_FILES or _is_temp(entry) for entry in entries)
+
+    def remove(self, keep_user_files=True):
+        """Remove what the collection created; the directory goes too when nothing else is in it."""
+        if not os.path.isdir(self.path):
+            return False
+        for name in OWN_FILES:
+            _unlink(os.path.join(self.path, name))
+        for entry in os.listdir(self.path):
+            if _is_temp(entry):
+                _unlink(os.path.join(self.path, entry))
+        if not keep_user_files:
+            shutil.rmtree(self.path, ignore_errors=True)
+        elif not os.listdir(self.path):
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                pass
+        return True
+
+    def other_records(self):
+        """Records of the other tasks in the same state directory (for port reservations)."""
+        return [record for name, record in task_records(self.state_dir) if name != self.name and not record.damaged]
+
+
+def check_state_dir(state_dir):
+    """The state directory of the state_dir option (None: the per-user default); it must be absolute."""
+    state_dir = state_dir or default_state_dir()
+    if not os.path.isabs(state_dir):
+        raise QemuTaskError("state_dir '%s' is not an absolute path; give an absolute directory" % state_dir, option='state_dir')
+    return state_dir
+
+
+def read_record_file(path):
+    try:
+        with open(path, 'r', encoding='utf-8') as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return TaskRecord.damaged_record()
+    return TaskRecord.from_dict(data)
+
+
+def task_records(state_dir):
+    """``(name, TaskRecord)`` of every task directory in state_dir with a record, sorted by name."""
+    try:
+        entries = sorted(os.listdir(state_dir))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.startswith('.') or not TASK_NAME_RE.fullmatch(entry):
+            continue
+        record = read_record_file(os.path.join(state_dir, entry, RECORD_FILE))
+        if record is not None:
+            found.append((entry, record))
+    return found
+
+
+def _is_temp(entry):
+    return entry.startswith(_TEMP_PREFIX) and entry.endswith(_TEMP_SUFFIX)
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

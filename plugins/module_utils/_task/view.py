@@ -1,0 +1,41 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this module util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""How a task is shown to users: the ``task`` of qemu_task's result and the entries of qemu_task_info."""
+
+from __future__ import annotations
+
+
+def task_view(task_dir, record, process, state=None):
+    """The task as users see it. ``state`` overrides the derived one (running or stopped)."""
+    if record is None or record.damaged:
+        return {'name': task_dir.name, 'state': 'absent', 'task_dir': task_dir.path}
+    config = record.config
+    return {
+        'name': task_dir.name,
+        'state': state or ('running' if process else 'stopped'),
+        'pid': process.pid if process else None,
+        'argv': record.argv,
+        'accelerator': record.accelerator,
+        'image': config.get('image'),
+        'ports': record.ports,
+        'monitor_socket': task_dir.monitor_socket,
+        'agent_socket': task_dir.agent_socket if config.get('guest_agent') else None,
+        'console_log': task_dir.console_log,
+        'started_at': record.started_at if process else None,
+        'task_dir': task_dir.path,
+        'config': config,
+        'labels': record.labels,
+        'recoveries': record.recoveries,
+    }
+
+
+def diff_view(record, process):
+    """The part of a task a diff compares: its state, argv, config and labels."""
+    if record is None or record.damaged:
+        return {'state': 'absent'}
+    return {'state': 'running' if process else 'stopped', 'argv': record.argv, 'config': record.config, 'labels': record.labels}

@@ -1,0 +1,255 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The reconciler through every transition, with the real planner and task store and a stand-in driver."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._shutdown import StopResult
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.plan import Planner
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.reconcile import Reconciler
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir
+
+
+class FakeProcess:
+    def __init__(self, pid, driver):
+        self.pid = pid
+        self.start_time = 1000 + pid
+        self.driver = driver
+
+    def is_alive(self):
+        return self.pid in self.driver.alive
+
+
+class FakeDriver:
+    """Starts and stops pretend QEMUs: what runs is what ``alive`` holds (pid -> argv)."""
+
+    def __init__(self):
+        self.alive = {}
+        self.next_pid = 100
+        self.calls = []
+        self.fail_start = None
+        self.ready = None
+
+    def observe(self, record):
+        if record is None or record.damaged or record.pid not in self.alive:
+            return None
+        if self.alive[record.pid] != record.argv:
+            return None
+        return FakeProcess(record.pid, self)
+
+    def start(self, task_dir, argv):
+        self.calls.append('start')
+        if self.fail_start:
+            raise QemuTaskError(self.fail_start)
+        self.next_pid += 1
+        self.alive[self.next_pid] = list(argv)
+        return FakeProcess(self.next_pid, self)
+
+    def stop(self, process, monitor_socket, kill_timeout, graceful, method='acpi', agent_socket=None, what='QEMU'):
+        self.calls.append(('stop', process.pid, kill_timeout, graceful))
+        self.alive.pop(process.pid, None)
+        return StopResult(graceful, 'acpi' if graceful else 'signal', 0.01)
+
+    def wait_ready(self, wait_for, task_dir, process, ports):
+        self.calls.append('wait_ready')
+        if self.ready is not None:
+            raise QemuTaskError(self.ready)
+        return 0.5
+
+    def crash(self):
+        self.alive.clear()
+
+
+@pytest.fixture
+def env(tmp_path):
+    image = tmp_path / 'disk.img'
+    image.write_bytes(b'\0' * 512)
+    return {'driver': FakeDriver(), 'state_dir': str(tmp_path / 'state'), 'image': str(image), 'warnings': []}
+
+
+def run(env, check_mode=False, **params):
+    params = dict({'name': 'vm1', 'state_dir': env['state_dir'], 'image_path': env['image']}, **params)
+    planner = Planner(params, find_binary=lambda name: '/usr/bin/' + name, run_command=None, kvm_check=lambda: (False, 'no kvm'),
+                      host_policy={})
+    return Reconciler(params, planner, env['driver'], check_mode=check_mode, warn=env['warnings'].append).run()
+
+
+def task_dir(env):
+    return TaskDir(env['state_dir'], 'vm1')
+
+
+def four_ways(env, **params):
+    """check, real, check again, real again: the results."""
+    return [run(env, check_mode=True, **params), run(env, **params), run(env, check_mode=True, **params), run(env, **params)]
+
+
+def test_start_four_ways(env):
+    check, real, check2, real2 = four_ways(env)
+    assert (check['changed'], real['changed'], check2['changed'], real2['changed']) == (True, True, False, False)
+    assert check['actions'] == ['started'] and real['actions'] == ['started'] and check2['actions'] == [] and real2['actions'] == []
+    assert check['diff'] == real['diff']
+    assert check['diff']['before'] == {'state': 'absent'}
+    assert real['diff']['after']['state'] == 'running'
+    assert real['task']['state'] == 'running' and real['task']['pid'] == 101
+    assert real2['task']['pid'] == 101
+    assert env['driver'].calls == ['start']
+    assert task_dir(env).read().state == 'running'
+
+
+def test_check_mode_writes_nothing(env):
+    run(env, check_mode=True)
+    assert not os.path.exists(env['state_dir'])
+
+
+def test_config_change_restarts_four_ways(env):
+    run(env)
+    check, real, check2, real2 = four_ways(env, memory=512)
+    assert [r['changed'] for r in (check, real, check2, real2)] == [True, True, False, False]
+    assert check['actions'] == real['actions'] == ['stopped', 'started']
+    assert real['diff']['before']['config']['memory'] == 300 and real['diff']['after']['config']['memory'] == 512
+    assert real['shutdown'] == {'graceful': False, 'method': 'signal', 'seconds': 0.01, 'exit_status': None, 'reason': None, 'notes': []}
+    assert [call for call in env['driver'].calls if call != 'start'] == [('stop', 101, 5.0, False)]
+    assert real2['task']['pid'] == 102
+
+
+@pytest.mark.parametrize('change', [{'labels': {'job': 'web'}}, {'kill_timeout': '30s'}, {'graceful_shutdown': True}],
+                         ids=['labels', 'kill_timeout', 'graceful_shutdown'])
+def test_change_without_restart_four_ways(env, change):
+    run(env)
+    check, real, check2, real2 = four_ways(env, **change)
+    assert [r['changed'] for r in (check, real, check2, real2)] == [True, True, False, False]
+    assert check['actions'] == real['actions'] == ['updated']
+    assert env['driver'].calls == ['start']
+    assert real2['task']['pid'] == 101
+    record = task_dir(env).read()
+    assert record.pid == 101
+    if 'labels' in change:
+        assert record.labels == {'job': 'web'} and real['task']['labels'] == {'job': 'web'}
+        assert real['diff']['before']['labels'] == {} and real['diff']['after']['labels'] == {'job': 'web'}
+
+
+def test_recorded_stop_options_apply_to_a_later_stop(env):
+    run(env, kill_timeout='30s', graceful_shutdown=True)
+    run(env, state='stopped')
+    assert env['driver'].calls[-1] == ('stop', 101, 30.0, True)
+
+
+def test_stop_four_ways(env):
+    run(env)
+    check, real, check2, real2 = four_ways(env, state='stopped')
+    assert [r['changed'] for r in (check, real, check2, real2)] == [True, True, False, False]
+    assert real['task']['state'] == 'stopped' and real['task']['pid'] is None
+    assert real['diff'] == {'before': dict(real['diff']['before'], state='running'), 'after': dict(real['diff']['before'], state='stopped')}
+    assert task_dir(env).read().state == 'stopped'
+    # The stopped task starts again.
+    assert run(env)['actions'] == ['started']
+
+
+def test_absent_four_ways(env):
+    run(env)
+    check, real, check2, real2 = four_ways(env, state='absent')
+    assert [r['changed'] for r in (check, real, check2, real2)] == [True, True, False, False]
+    assert check['actions'] == real['actions'] == ['stopped', 'removed']
+    assert real['task'] == {'name': 'vm1', 'state': 'absent', 'task_dir': task_dir(env).path}
+    assert not os.path.exists(task_dir(env).path)
+    assert os.listdir(env['state_dir']) == []
+
+
+def test_restarted_always_changes(env):
+    run(env)
+    first, second = run(env, state='restarted'), run(env, state='restarted')
+    assert first['changed'] and second['changed']
+    assert first['actions'] == second['actions'] == ['stopped', 'started']
+    assert second['task']['pid'] == 103
+
+
+def test_crash_is_recovered_and_counted(env):
+    run(env)
+    env['driver'].crash()
+    check = run(env, check_mode=True)
+    assert check['changed'] and check['recovered'] and check['actions'] == ['started']
+    real = run(env)
+    assert real['recovered'] is True and real['task']['recoveries'] == 1 and real['task']['pid'] == 102
+    assert env['warnings'][-1].startswith("task 'vm1': its QEMU process (pid 101) was no longer running; starting it again.")
+    again = run(env)
+    assert again['changed'] is False and again['recovered'] is False and again['task']['recoveries'] == 1
+
+
+def test_stopped_after_crash_records_the_truth_without_change(env):
+    run(env)
+    env['driver'].crash()
+    result = run(env, state='stopped')
+    assert result['changed'] is False
+    assert env['warnings'] == ["task 'vm1': its QEMU process (pid 101) had already ended"]
+    assert task_dir(env).read().state == 'stopped'
+
+
+def test_failed_first_start_leaves_nothing(env):
+    env['driver'].fail_start = 'qemu-system-x86_64 failed to start (exit status 1): boom'
+    with pytest.raises(QemuTaskError, match='boom'):
+        run(env)
+    assert os.listdir(env['state_dir']) == []
+
+
+def test_failed_restart_records_stopped(env):
+    run(env)
+    env['driver'].fail_start = 'boom'
+    with pytest.raises(QemuTaskError):
+        run(env, memory=512)
+    assert task_dir(env).read().state == 'stopped'
+
+
+def test_unrecordable_start_is_stopped(env, monkeypatch):
+    def full(record):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(TaskDir, 'write', lambda self, record: full(record))
+    with pytest.raises(OSError):
+        run(env)
+    assert env['driver'].alive == {}
+    assert env['driver'].calls[-1] == ('stop', 101, 1.0, False)
+
+
+def test_wait_for_waits_on_start_and_no_op_but_not_in_check_mode(env):
+    wait_for = {'console': 'login:', 'port': None, 'agent': False, 'timeout': '1m'}
+    assert run(env, check_mode=True, wait_for=wait_for).get('ready_seconds') is None
+    started = run(env, wait_for=wait_for)
+    assert started['ready_seconds'] == 0.5
+    again = run(env, wait_for=wait_for)
+    assert again['changed'] is False and again['ready_seconds'] == 0.5
+    assert env['driver'].calls == ['start', 'wait_ready', 'wait_ready']
+
+
+def test_wait_for_timeout_leaves_the_vm_running(env):
+    env['driver'].ready = 'not ready'
+    with pytest.raises(QemuTaskError, match='not ready'):
+        run(env, wait_for={'console': 'login:'})
+    assert task_dir(env).read().state == 'running'
+    assert env['driver'].alive
+
+
+@pytest.mark.parametrize('params, message', [
+    ({'memory': 64}, "memory 64 MB is out of bounds; use between 128 and 4000000 MB (Nomad's limits)"),
+    ({'cpus': 0}, 'cpus 0 is not a CPU count; use 1 or more'),
+    ({'kill_timeout': '2h'}, "kill_timeout '2h' is longer than the maximum of 1h0m0s; use 1h0m0s or less"),
+    ({'labels': {'a': 1}}, "labels has 'a': 1; labels map non-empty strings to strings, such as {job: web}"),
+    ({'wait_for': {'port': 'ssh'}}, "wait_for.port 'ssh' is not a label of port_map (empty); name a forwarded port"),
+    ({'wait_for': {'console': '('}}, "wait_for.console '(' is not a valid regular expression: missing ), unterminated subpattern at "
+                                     "position 0; fix the expression"),
+    ({'wait_for': {'agent': True}}, 'wait_for.agent needs the guest agent channel; set guest_agent: true'),
+    ({'wait_for': {'console': 'x', 'timeout': '2h'}},
+     "wait_for.timeout '2h' is longer than the maximum of 1h0m0s; use 1h0m0s or less"),
+    ({'wait_for': {}}, 'wait_for needs at least one of console (a regular expression), port (a label of port_map) or agent: true'),
+])
+def test_bad_options_fail_before_anything_happens(env, params, message):
+    with pytest.raises(QemuTaskError) as exc:
+        run(env, **params)
+    assert str(exc.value) == message
+    assert env['driver'].calls == []
+    assert os.listdir(env['state_dir']) == []
