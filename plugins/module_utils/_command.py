@@ -14,6 +14,7 @@ import re
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._ports import normalize_host_address
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import DRIVE_INTERFACES, TASK_OPTIONS
 
 # File names inside the task directory. QEMU is started with the task directory as its
 # working directory and the sockets are given relative to it: a unix socket path is limited
@@ -29,8 +30,8 @@ NETDEV_ID = 'user.0'
 # QEMU names the character device behind the first -qmp option compat_monitor0.
 MONITOR_CHARDEV_ID = 'compat_monitor0'
 
+# The accelerators a command line can name (qemu_task's auto is resolved to one of them first).
 ACCELERATORS = ('tcg', 'kvm')
-DRIVE_INTERFACES = ('ide', 'scsi', 'sd', 'mtd', 'floppy', 'pflash', 'virtio', 'none')
 
 # QEMU 7.2's option table (read from its qemu_options[]): the options that take no value.
 NO_VALUE_OPTIONS = frozenset((
@@ -282,7 +283,8 @@ def _hostfwd(forward):
     return ',hostfwd=udp:%s,hostfwd=tcp:%s' % (spec, spec)
 
 
-def build_argv(binary, name, image, machine_type='pc', accelerator='tcg', memory=300, cpus=None, drive_interface='ide',
+def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].default, accelerator=TASK_OPTIONS['accelerator'].default,
+               memory=TASK_OPTIONS['memory'].default, cpus=None, drive_interface=TASK_OPTIONS['drive_interface'].default,
                guest_agent=False, args=(), forwards=(), task_dir=None, image_format=None):
     """The QEMU command line for a task, in Nomad's order, adapted to a VM that runs detached.
 
