@@ -50,6 +50,9 @@ options:
         and starts it again if its process died.
       - V(stopped) stops a running VM and keeps its state (including its dynamic host ports).
       - V(restarted) stops the VM if it runs and starts it; always a change.
+      - V(present) makes the task exist, its directory and record, without starting or stopping its VM. A new task
+        is created stopped, so that files such as artifacts can be put in its directory before it starts (and
+        V(absent) removes them with it); an existing one keeps running or not. O(labels) are set either way.
       - V(absent) stops the VM if it runs and removes the task. A task directory the module created
         is removed with everything in it; one that existed before the task (for example with images
         downloaded into it) keeps the files that are not the collection's, with a warning. A
@@ -57,7 +60,7 @@ options:
       - How a VM is stopped is set by O(graceful_shutdown) and O(kill_timeout); RV(shutdown) says
         how it ended.
     type: str
-    choices: [running, stopped, restarted, absent]
+    choices: [running, stopped, restarted, present, absent]
     default: running
   image_path:
     description:
@@ -211,7 +214,7 @@ options:
       - When the guest is not ready within O(wait_for.timeout), or QEMU exits meanwhile, the module fails with
         the end of the guest console. A VM that timed out is left running (its record says so), so a later run
         can wait again, or stop it.
-      - Not part of the task's configuration: changing it never restarts the VM.
+      - Not part of the task's configuration, so changing it never restarts the VM.
     type: dict
     suboptions:
       console:
@@ -432,7 +435,9 @@ recovered:
   type: bool
   sample: false
 actions:
-  description: What was done (or would be, in check mode), in order.
+  description:
+    - What was done (or would be, in check mode), in order, among V(created) (V(present) made the task), V(updated)
+      (only the record changed), V(stopped), V(started) and V(removed).
   returned: always
   type: list
   elements: str

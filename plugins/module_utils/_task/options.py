@@ -19,7 +19,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._duration import form
 from ansible_collections.nomadic.qemu.plugins.module_utils._emulator import DEFAULT_EMULATOR, normalize_emulator
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 
-STATES = ('running', 'stopped', 'restarted', 'absent')
+STATES = ('running', 'stopped', 'restarted', 'present', 'absent')
 ACCELERATORS = ('tcg', 'kvm', 'auto')
 DRIVE_INTERFACES = ('ide', 'scsi', 'sd', 'mtd', 'floppy', 'pflash', 'virtio', 'none')
 SHUTDOWN_METHODS = ('acpi', 'agent')
@@ -118,8 +118,8 @@ def _check_duration(option, value):
     seconds = parse_duration(value, option=option.name)
     high = option.bounds[1]
     if seconds > high:
-        raise QemuTaskError("%s %r is longer than the maximum of %s; use %s or less" % (option.name, value, format_duration(high),
-                                                                                   format_duration(high)), option=option.name)
+        limit = format_duration(high)
+        raise QemuTaskError("%s %r is longer than the maximum of %s; use %s or less" % (option.name, value, limit, limit), option=option.name)
     return seconds
 
 

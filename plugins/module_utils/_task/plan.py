@@ -23,6 +23,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import 
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import check_wait_for
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import default_state_dir
 
+
 class Plan:
     """What a task should run: the argv, the options behind it (config), the accelerator and the ports."""
 

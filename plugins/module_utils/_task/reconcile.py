@@ -76,6 +76,8 @@ class Reconciler:
             return self._absent(task_dir, record, process, before)
         if state == 'stopped':
             return self._stopped(task_dir, record, process, before, crashed)
+        if state == 'present':
+            return self._present(task_dir, record, process, before)
         return self._running(task_dir, record, process, before, crashed, restart=(state == 'restarted'))
 
     def _result(self, changed, task, before, after):
@@ -165,6 +167,24 @@ class Reconciler:
             task_dir.remove_runtime_files()
             raise
         return new_record, started
+
+    def _present(self, task_dir, record, process, before):
+        """The task exists (its directory and record), whatever its VM does: nothing is started or stopped."""
+        labels = self.planner.option('labels')
+        if record is not None:
+            after = dict(before, labels=labels)
+            if record.labels == labels:
+                return self._result(False, task_view(task_dir, record, process), before, after)
+            record = record.copy(labels=labels)
+            self.actions.append('updated')
+        else:
+            record = TaskRecord(name=task_dir.name, state='stopped', labels=labels, created_dir=not task_dir.exists())
+            after = diff_view(record, None)
+            self.actions.append('created')
+        if not self.check_mode:
+            task_dir.ensure()
+            task_dir.write(record)
+        return self._result(True, task_view(task_dir, record, process), before, after)
 
     def _stopped(self, task_dir, record, process, before, crashed):
         if record is None:

@@ -124,3 +124,19 @@ def test_check_option_refuses(name, value, message):
         table.check_option(name, value)
     assert str(exc.value) == message
     assert exc.value.option == name
+
+
+def _descriptions(options, where=''):
+    for name, option in options.items():
+        description = option['description']
+        yield where + name, description if isinstance(description, list) else [description]
+        if option.get('suboptions'):
+            for item in _descriptions(option['suboptions'], where + name + '.'):
+                yield item
+
+
+@pytest.mark.parametrize('module', [qemu_task, qemu_shutdown, qemu_task_info], ids=['qemu_task', 'qemu_shutdown', 'qemu_task_info'])
+def test_descriptions_are_text(module):
+    """A colon followed by a space in a plain YAML scalar turns a description line into a mapping."""
+    for name, lines in _descriptions(documented(module)):
+        assert all(isinstance(line, str) for line in lines), name

@@ -253,3 +253,32 @@ def test_bad_options_fail_before_anything_happens(env, params, message):
     assert str(exc.value) == message
     assert env['driver'].calls == []
     assert os.listdir(env['state_dir']) == []
+
+
+def test_present_four_ways_then_run_and_remove_whole(env):
+    check, real, check2, real2 = four_ways(env, state='present', labels={'job': 'web'}, image_path=None)
+    assert [r['changed'] for r in (check, real, check2, real2)] == [True, True, False, False]
+    assert check['actions'] == real['actions'] == ['created']
+    assert real['task']['state'] == 'stopped' and real['task']['labels'] == {'job': 'web'}
+    assert real['diff'] == {'before': {'state': 'absent'}, 'after': {'state': 'stopped', 'argv': [], 'config': {}, 'labels': {'job': 'web'}}}
+    assert env['driver'].calls == []
+    # An artifact put in the directory goes with the task: the collection made the directory.
+    with open(os.path.join(task_dir(env).path, 'artifact.img'), 'w') as f:
+        f.write('x')
+    started = run(env, labels={'job': 'web'})
+    assert started['actions'] == ['started'] and started['task']['labels'] == {'job': 'web'}
+    assert run(env, state='present', labels={'job': 'web'}, image_path=None)['changed'] is False
+    relabelled = run(env, state='present', labels={'job': 'db'}, image_path=None)
+    assert relabelled['actions'] == ['updated'] and relabelled['task']['state'] == 'running'
+    assert env['driver'].calls == ['start']
+    run(env, state='absent')
+    assert not os.path.exists(task_dir(env).path)
+
+
+def test_present_keeps_a_directory_it_did_not_make(env):
+    os.makedirs(task_dir(env).path)
+    with open(os.path.join(task_dir(env).path, 'mine.img'), 'w') as f:
+        f.write('x')
+    run(env, state='present', image_path=None)
+    run(env, state='absent')
+    assert os.listdir(task_dir(env).path) == ['mine.img']
