@@ -4,7 +4,8 @@
 """The benchmark of nomadic.qemu, one concept a file.
 
     settings    paths, the guest, timeouts, the stages and the samples they record
-    harness     commands, timing, interleaving variants, the run directory, the stage loop
+    harness     running commands and Ansible, timing them (wall and CPU), interleaving variants, the environment
+    workspace   one run: its directory, the images, the stage loop and the clean-up
     processes   the processes of a run: found by its directory, stopped by the collection's terminate()
     policy      the host policy the bench has to live with
     vms         qemu_task in-process, and bare QEMU started with the same argv
