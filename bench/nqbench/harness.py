@@ -78,7 +78,7 @@ def wait_for_line(path, needle, timeout):
 
 
 def run_command(argv, cwd=None):
-    """What AnsibleModule.run_command gives QemuTaskRunner: (rc, stdout, stderr)."""
+    """What AnsibleModule.run_command gives the Reconciler: (rc, stdout, stderr)."""
     result = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             check=False, timeout=COMMAND_TIMEOUT)
     return result.returncode, result.stdout.decode('utf-8', 'replace'), result.stderr.decode('utf-8', 'replace')

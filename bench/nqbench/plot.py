@@ -109,10 +109,10 @@ def svg_report(results, report):
     parts += panel
     inproc = [
         ('start, until QMP answers', None, 'gap'),
-        ('QemuTaskRunner.run()', med('start.inproc.runner'), 'ours'),
+        ('Reconciler.run()', med('start.inproc.runner'), 'ours'),
         ('bare qemu-system-x86_64 -daemonize', med('start.inproc.bare'), 'base'),
         ('no-op', None, 'gap'),
-        ('QemuTaskRunner.run() on the running VM', med('noop.inproc.runner'), 'ours'),
+        ('Reconciler.run() on the running VM', med('noop.inproc.runner'), 'ours'),
         ('graceful stop, until QEMU exits', None, 'gap'),
         ('QemuShutdownRunner.run()', med('stop.inproc.runner'), 'ours'),
         ("the guest's own shutdown (by hand)", med('stop.guest'), 'base'),

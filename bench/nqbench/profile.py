@@ -1,7 +1,7 @@
 # Copyright (c) 2026, nomadic.qemu contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Where the time goes: cProfile of QemuTaskRunner.run(), the AnsiballZ payloads run alone and their imports,
+"""Where the time goes: cProfile of Reconciler.run(), the AnsiballZ payloads run alone and their imports,
 and the controller's payload build; qemu_task against ping and command."""
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def comparisons(results):
 
     add('start', 'ad hoc: qemu_task vs command running the same argv', 'start.adhoc.qemu_task', 'start.adhoc.command',
         'ratio', TARGET_START_RATIO, cpu=True)
-    add('start', 'in-process: QemuTaskRunner vs bare -daemonize (until QMP answers)', 'start.inproc.runner', 'start.inproc.bare',
+    add('start', 'in-process: the Reconciler vs bare -daemonize (until QMP answers)', 'start.inproc.runner', 'start.inproc.bare',
         'ratio', TARGET_START_RATIO)
     add('start', 'ad hoc: qemu_task vs ping', 'start.adhoc.qemu_task', 'start.adhoc.ping', cpu=True)
     add('no-op', 'ad hoc: qemu_task on the running VM vs ping', 'noop.adhoc.qemu_task', 'noop.adhoc.ping',
@@ -112,7 +112,7 @@ def comparisons(results):
                 '%s.%d' % (key, count), '%s.%d' % (key, first), note='linear: %gx' % (count / first))
     add('peer', 'ad hoc start: qemu_task vs community.libvirt.virt', 'peer.ours.start', 'peer.virt.start', cpu=True)
     add('peer', 'ad hoc graceful stop, until QEMU exits: qemu_shutdown vs virt', 'peer.ours.shutdown_exit', 'peer.virt.shutdown_exit')
-    add('peer', 'start: QemuTaskRunner (in-process) vs virsh start', 'start.inproc.runner', 'peer.virsh.start')
+    add('peer', 'start: the Reconciler (in-process) vs virsh start', 'start.inproc.runner', 'peer.virsh.start')
     add('peer', 'graceful stop: QemuShutdownRunner vs virsh shutdown (until exit)', 'stop.inproc.runner', 'peer.virsh.shutdown_exit')
     return rows
 

@@ -111,7 +111,7 @@ class Scale:
         bench.sample_run('scale.%s.stop.%d' % (mode, count), seconds)
 
     def inproc(self, count):
-        """The module side alone: QemuTaskRunner/QemuShutdownRunner over count VMs, one after the other."""
+        """The module side alone: Reconciler/QemuShutdownRunner over count VMs, one after the other."""
         bench, tasks = self.bench, self.bench.tasks
         state_dir = os.path.join(bench.rundir, 'scale-inproc-%d' % count)
         os.makedirs(state_dir)

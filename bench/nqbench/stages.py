@@ -97,7 +97,7 @@ def stage_noop(bench):
         result = tasks.run(args)
         seconds = time.perf_counter() - started
         if result['changed']:
-            raise BenchError('QemuTaskRunner on a running VM reported a change: %r' % result)
+            raise BenchError('the Reconciler on a running VM reported a change: %r' % result)
         if record:
             bench.sample('noop.inproc.runner', seconds)
 

@@ -1,9 +1,9 @@
 # Copyright (c) 2026, nomadic.qemu contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The VMs of the bench: qemu_task run in-process (QemuTaskRunner, QemuShutdownRunner), and bare QEMU
-started with the argv qemu_task builds. Every forced stop goes through the collection (state=absent,
-or _process.terminate for bare QEMU)."""
+"""The VMs of the bench: qemu_task run in-process (its Reconciler, and QemuShutdownRunner, over the
+collection's QemuDriver), and bare QEMU started with the argv qemu_task builds. Every stop goes through
+the collection (its driver, or _process.terminate for bare QEMU)."""
 
 from __future__ import annotations
 
@@ -32,10 +32,12 @@ class Tasks:
         args.update(extra)
         return args
 
+    def driver(self):
+        return module_util('_task.driver').QemuDriver(run_command=run_command, warn=self.warn)
+
     def run(self, params):
-        runner = module_util('_task').QemuTaskRunner(params, check_mode=False, warn=self.warn, run_command=run_command,
-                                                     find_binary=shutil.which)
-        return runner.run()
+        planner = module_util('_task.plan').Planner(params, find_binary=shutil.which, run_command=run_command)
+        return module_util('_task.reconcile').Reconciler(params, planner, self.driver(), check_mode=False, warn=self.warn).run()
 
     def start(self, name, state_dir, wait_ready=True):
         result = self.run(self.args(name, state_dir))
@@ -47,7 +49,8 @@ class Tasks:
 
     def shutdown(self, name, state_dir):
         """qemu_shutdown in-process: the collection's graceful stop. Returns its result."""
-        return module_util('_stop').QemuShutdownRunner({'name': name, 'state_dir': state_dir, 'kill_timeout': KILL_TIMEOUT}).run()
+        params = {'name': name, 'state_dir': state_dir, 'kill_timeout': KILL_TIMEOUT}
+        return module_util('_task.stop').QemuShutdownRunner(params, self.driver(), warn=self.warn).run()
 
     def remove(self, name, state_dir):
         """Stop (by signal, fast) and remove a task; also after its QEMU was stopped some other way."""

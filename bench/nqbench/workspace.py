@@ -27,7 +27,7 @@ from .settings import COMMAND_TIMEOUT, PEER_CACHE, POLICY_PATH, ROOT, STAGE_SAMP
 from .vms import Bare, Tasks
 
 # What the stages use of the collection: imported at set-up, so a broken tree stops the bench before any stage.
-COLLECTION_MODULE_UTILS = ('_task', '_stop', '_command', '_qmp', '_process')
+COLLECTION_MODULE_UTILS = ('_task.plan', '_task.reconcile', '_task.driver', '_task.stop', '_command', '_qmp', '_process')
 
 
 class Bench:
@@ -75,7 +75,8 @@ class Bench:
             try:
                 module_util(name)
             except ImportError as exc:
-                raise BenchError('the collection under test cannot be imported (plugins/module_utils/%s.py): %s' % (name, exc)) from None
+                raise BenchError('the collection under test cannot be imported (plugins/module_utils/%s.py): %s'
+                                 % (name.replace('.', '/'), exc)) from None
         # QEMU run by libvirt (as its own user) must reach the image copy under it.
         os.chmod(self.rundir, 0o755)
         env = {key: value for key, value in os.environ.items() if not key.startswith('ANSIBLE_')}
