@@ -48,6 +48,12 @@ GUIDES = {
     'roles/host/README.md': 'guide_host_role',
 }
 
+# Titles to use instead of a guide's own, where it reads wrong next to the plugin docs (the
+# role README is titled with the role's name, which is also the title of the role's page).
+TITLES = {
+    'roles/host/README.md': 'The nomadic.qemu.host role',
+}
+
 # Code block languages whose Pygments lexer rejects what the guides show, and what to use
 # instead: Pygments' "hcl" is the Terraform lexer, which flags Nomad's `job` blocks as errors
 # (and Sphinx warns on every such block).
@@ -178,6 +184,8 @@ def convert(guide: Guide, guides: dict[str, Guide], repository: str, pandoc: str
         kind = node.get('t')
         if kind == 'Header':
             level, (ident, classes, attrs), inlines = node['c']
+            if level == 1 and guide.source in TITLES:
+                inlines = [{'t': 'Str', 'c': TITLES[guide.source]}]
             node['c'] = [level, [guide.heading_label(ident), classes, attrs], walk(inlines)]
             return node
         if kind == 'CodeBlock':
