@@ -20,7 +20,8 @@ repository; antsibull-docs wants reStructuredText. Each guide is converted by pa
 - code blocks in a language Pygments cannot lex as written are shown as text (LEXERS).
 
 With --check nothing is written: the exit status is 1, naming the files, when the committed
-RST differs from what the guides give now. pandoc is the one pypandoc-binary ships (pinned
+RST differs from what the guides give now, or an RST file there comes from no guide; without
+it, stale files are rewritten and such files removed. pandoc is the one pypandoc-binary ships (pinned
 in tests/requirements-docs.txt, so every machine produces the same bytes) unless --pandoc
 names another.
 """
@@ -248,10 +249,20 @@ def main() -> int:
             os.makedirs(args.dest, exist_ok=True)
             with open(path, 'w', encoding='utf-8') as f:
                 f.write(text)
-    if args.check and stale:
-        print('md2rst: not current with the Markdown guides: %s; run make docs-rst and commit the result'
-              % ', '.join(stale), file=sys.stderr)
+    # RST files of guides that are no longer listed (every RST file here is generated).
+    orphans = sorted(f for f in (os.listdir(args.dest) if os.path.isdir(args.dest) else [])
+                     if f.endswith('.rst') and f not in outputs)
+    if args.check and (stale or orphans):
+        if stale:
+            print('md2rst: not current with the Markdown guides: %s; run make docs-rst and commit the result'
+                  % ', '.join(stale), file=sys.stderr)
+        if orphans:
+            print('md2rst: generated from no guide of hack/md2rst.py GUIDES: %s; remove them or list their guide'
+                  % ', '.join(os.path.join(os.path.relpath(args.dest, ROOT), f) for f in orphans), file=sys.stderr)
         return 1
+    for filename in orphans:
+        os.remove(os.path.join(args.dest, filename))
+        print('md2rst: removed %s' % os.path.relpath(os.path.join(args.dest, filename), ROOT))
     for path in stale:
         print('md2rst: wrote %s' % path)
     return 0
