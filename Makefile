@@ -18,9 +18,15 @@ APT_PACKAGES := qemu-system-x86 qemu-utils xorriso cpio dpkg-dev shellcheck pyth
 # The newest Python that runs the newest ansible-core (see hack/find-python).
 PYTHON ?= $(shell hack/find-python)
 COLLECTIONS_DIR := $(CURDIR)/.ansible/collections
+# The smoke test on the oldest ansible-core the collection declares (2.17: Python 3.10-3.12).
+FLOOR_VENV ?= .venv-floor
+FLOOR_PYTHON ?= $(shell hack/find-python-floor)
+# The documentation toolchain (antsibull-docs, Sphinx, pandoc).
+DOCS_VENV ?= .venv-docs
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
 
 .PHONY: help deps apt venv guests demo test sanity lint units integration bench bench-quick clean
+.PHONY: floor-venv smoke-floor docs-venv docs docs-rst
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
@@ -66,11 +72,44 @@ units: deps
 integration: deps
 	hack/ansible-test integration $(TARGETS)
 
-test: deps
+test: deps floor-venv docs-venv
 	hack/ansible-test sanity
 	$(VENV)/bin/ansible-lint roles/host
 	hack/ansible-test units
 	hack/ansible-test integration $(TARGETS)
+	FLOOR_VENV=$(FLOOR_VENV) hack/smoke-floor
+	DOCS_VENV=$(DOCS_VENV) hack/docs-check
+
+# make smoke-floor: build the collection, install the tarball and run tests/smoke/floor.yml
+# with ansible-core 2.17 (tests/requirements-floor.txt), the oldest meta/runtime.yml allows.
+# It starts QEMU.
+floor-venv: $(FLOOR_VENV)/.installed
+
+$(FLOOR_VENV)/.installed: tests/requirements-floor.txt
+	@if [ -z "$(FLOOR_PYTHON)" ]; then echo "No Python 3.10, 3.11 or 3.12 found: ansible-core 2.17, the oldest the collection declares (meta/runtime.yml), needs one (set FLOOR_PYTHON=/path/to/python3.12)." >&2; exit 1; fi
+	[ -x $(FLOOR_VENV)/bin/python ] || $(FLOOR_PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements-floor.txt
+	touch $@
+
+smoke-floor: apt floor-venv
+	FLOOR_VENV=$(FLOOR_VENV) hack/smoke-floor
+
+# make docs: check the RST guides are current with the Markdown ones, lint the collection's
+# docs and build the docs site offline (hack/docs-check). make docs-rst regenerates the RST
+# guides (docs/docsite/rst) after a change to docs/*.md or roles/host/README.md.
+docs-venv: $(DOCS_VENV)/.installed
+
+$(DOCS_VENV)/.installed: tests/requirements-docs.txt
+	@if [ -z "$(PYTHON)" ]; then echo "No Python 3.12 or 3.13 found: the docs toolchain runs ansible-core 2.21, which needs one (set PYTHON=/path/to/python3.12)." >&2; exit 1; fi
+	[ -x $(DOCS_VENV)/bin/python ] || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements-docs.txt
+	touch $@
+
+docs: docs-venv
+	DOCS_VENV=$(DOCS_VENV) hack/docs-check
+
+docs-rst: docs-venv
+	$(DOCS_VENV)/bin/python hack/md2rst.py
 
 bench: deps
 	$(VENV)/bin/python bench/run.py
@@ -79,4 +118,4 @@ bench-quick: deps
 	$(VENV)/bin/python bench/run.py --quick
 
 clean:
-	rm -rf $(VENV) .ansible tests/output
+	rm -rf $(VENV) $(FLOOR_VENV) $(DOCS_VENV) .ansible tests/output
