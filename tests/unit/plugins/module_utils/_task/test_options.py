@@ -131,8 +131,7 @@ def _descriptions(options, where=''):
         description = option['description']
         yield where + name, description if isinstance(description, list) else [description]
         if option.get('suboptions'):
-            for item in _descriptions(option['suboptions'], where + name + '.'):
-                yield item
+            yield from _descriptions(option['suboptions'], where + name + '.')
 
 
 @pytest.mark.parametrize('module', [qemu_task, qemu_shutdown, qemu_task_info], ids=['qemu_task', 'qemu_shutdown', 'qemu_task_info'])
