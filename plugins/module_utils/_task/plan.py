@@ -16,6 +16,7 @@ import shutil
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._command import build_argv
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._image_header import header_chain
 from ansible_collections.nomadic.qemu.plugins.module_utils._paths import check_args, check_image_chain, resolve_image
 from ansible_collections.nomadic.qemu.plugins.module_utils._policy import check_emulator, effective_policy, load_policy
 from ansible_collections.nomadic.qemu.plugins.module_utils._ports import allocate_ports, validate_ports
@@ -174,7 +175,12 @@ class Planner:
                               host_address=host_address or None, rng=random.Random(task_dir.path))
 
     def _check_backing_files(self, image, image_paths, task_dir, trusted, image_format):
-        """A qcow2 (or vmdk...) image inside image_paths must not pull in files from outside through its backing chain."""
+        """A qcow2 (or vmdk...) image inside image_paths must not pull in files from outside through its backing chain.
+
+        The names in the headers are checked first, in Python: qemu-img opens what they name
+        (an nbd:// backing file makes it connect), so it only runs on chains already known local.
+        """
+        check_image_chain(header_chain(image), image_paths, task_dir.path, task_dir_allowed=trusted)
         qemu_img = self.find_binary('qemu-img')
         if not qemu_img:
             raise QemuTaskError('image_paths is in force, and checking the backing files of image_path %s needs qemu-img, '
