@@ -42,6 +42,55 @@ def read_cmdline(pid, proc=PROC):
     return [part.decode('utf-8', 'surrogateescape') for part in data.rstrip(b'\0').split(b'\0')]
 
 
+def program_name(pid, proc=PROC):
+    """The file name of the program a process runs (/proc/PID/exe, else its argv[0]), or None when unknown."""
+    try:
+        path = os.readlink(os.path.join(proc, str(pid), 'exe'))
+    except OSError:
+        argv = read_cmdline(pid, proc)
+        path = argv[0] if argv else ''
+    if path.endswith(' (deleted)'):  # the binary was replaced (an upgrade) while QEMU runs
+        path = path[:-len(' (deleted)')]
+    return os.path.basename(path) or None
+
+
+def is_qemu_program(name):
+    """True for QEMU's emulators (qemu-system-x86_64, qemu-kvm...)."""
+    return bool(name) and name.startswith('qemu')
+
+
+def option_value(argv, option):
+    """The word after the first ``option`` in argv, or None."""
+    try:
+        return argv[argv.index(option) + 1]
+    except (ValueError, IndexError):
+        return None
+
+
+def find_by_pidfile(pidfile, proc=PROC):
+    """The live QEMU processes whose command line names ``pidfile`` (the collection's identity of a task's QEMU).
+
+    Found by scanning /proc, so a task's QEMU is recognised even when its record, its pidfile
+    or its whole task directory is gone. Returns QemuProcess objects with their argv read.
+    """
+    found = []
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        argv = read_cmdline(entry, proc)
+        if not argv or option_value(argv, '-pidfile') != pidfile or not is_qemu_program(program_name(entry, proc)):
+            continue
+        process = QemuProcess.observe(int(entry), proc)
+        if process is not None:
+            process.argv = argv
+            found.append(process)
+    return sorted(found, key=lambda process: process.pid)
+
+
 def read_pidfile(path):
     """The pid in a QEMU pidfile, or None when it is missing, empty or not a number."""
     try:
@@ -64,6 +113,7 @@ class QemuProcess:
         self.pid = int(pid)
         self.start_time = start_time
         self.proc = proc
+        self.argv = None
 
     @classmethod
     def observe(cls, pid, proc=PROC):

@@ -12,7 +12,15 @@ from __future__ import annotations
 import os
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._process import QemuProcess, read_pidfile, terminate
+from ansible_collections.nomadic.qemu.plugins.module_utils._process import (
+    QemuProcess,
+    find_by_pidfile,
+    is_qemu_program,
+    option_value,
+    program_name,
+    read_pidfile,
+    terminate,
+)
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import CONSOLE_TAIL, tail, wait_ready
 
 # When a freshly started QEMU turns out not to be ours (or not alive), how long it gets to end.
@@ -40,12 +48,27 @@ class QemuDriver:
         self.warn = warn or (lambda msg: None)
 
     @staticmethod
-    def observe(record):
-        """The task's live QEMU, or None (never a process that merely reuses its pid)."""
+    def observe(record, task_dir):
+        """The task's live QEMU, or None.
+
+        Never a process that merely reuses its pid (start time and exact argv must match),
+        and never one that is not this task's QEMU whatever its record says: the program
+        must be QEMU and its argv must name the task's own pidfile. A record written by
+        someone else cannot make the collection signal a process of its choosing.
+        """
         if record is None or record.damaged or not record.pid:
             return None
+        if option_value(record.argv, '-pidfile') != task_dir.pidfile:
+            return None
         process = QemuProcess(record.pid, record.start_time)
-        return process if process.matches(record.argv) else None
+        if not process.matches(record.argv) or not is_qemu_program(program_name(process.pid)):
+            return None
+        return process
+
+    @staticmethod
+    def find(task_dir, known=None):
+        """The task's QEMU processes found by their argv (their pidfile), other than ``known`` (a QemuProcess or None)."""
+        return [process for process in find_by_pidfile(task_dir.pidfile) if known is None or process.pid != known.pid]
 
     def start(self, task_dir, argv):
         """Start QEMU detached with the task directory as its working directory; returns its QemuProcess.
@@ -73,7 +96,7 @@ class QemuDriver:
             console = tail(task_dir.console_log, CONSOLE_TAIL) if _file_version(task_dir.console_log) != console_before else ''
             task_dir.remove_runtime_files()
             why = 'failed to start (exit status %d)' % rc if rc != 0 else 'exited right after starting'
-            raise QemuTaskError('%s %s: %s%s' % (os.path.basename(argv[0]), why, explain_qemu_error(message) or '(no output)',
+            raise QemuTaskError('%s %s: %s%s' % (os.path.basename(argv[0]), why, explain_qemu_error(message, task_dir) or '(no output)',
                                                  ('; guest console: %s' % console) if console else ''))
         if message:
             self.warn('QEMU said on start: %s' % message)
@@ -102,9 +125,20 @@ class QemuDriver:
         return wait_ready(wait_for, task_dir, process, ports, agent_ping)
 
 
-def explain_qemu_error(message):
+def _no_space(path):
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail == 0 or st.f_favail == 0
+
+
+def explain_qemu_error(message, task_dir=None):
     """QEMU's start-up error, with what to do about the errors users meet most."""
-    if '"write" lock' in message:
+    if task_dir is not None and ('pid file' in message or 'console.log' in message) and _no_space(task_dir.path):
+        message += ('; state_dir %s: no space left on device (QEMU writes its pidfile and console log in the task directory); '
+                    'free space there or choose another state_dir' % task_dir.state_dir)
+    elif '"write" lock' in message:
         message += ('; another process (another task?) has this image open: give each VM its own copy of the image, '
                     'or add -snapshot to the args of every VM that uses it, so that none writes it')
     elif 'invalid option' in message:

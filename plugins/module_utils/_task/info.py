@@ -10,7 +10,13 @@
 from __future__ import annotations
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import tail
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir, check_state_dir, task_records, validate_name
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import (
+    TaskDir,
+    check_state_dir,
+    check_trusted_dir,
+    task_records,
+    validate_name,
+)
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.view import task_view
 
 DEFAULT_CONSOLE_LINES = 20
@@ -35,11 +41,12 @@ def console_tail(path, lines):
 def list_tasks(state_dir, observe, name=None, labels=None, console_lines=DEFAULT_CONSOLE_LINES, warn=None):
     """The tasks of state_dir (one by ``name``, or those whose labels include ``labels``), sorted by name.
 
-    ``observe(record)`` returns the task's live process or None (QemuDriver.observe).
+    ``observe(record, task_dir)`` returns the task's live process or None (QemuDriver.observe).
     Damaged records are skipped with a warning.
     """
     warn = warn or (lambda msg: None)
     state_dir = check_state_dir(state_dir)
+    check_trusted_dir(state_dir, 'state_dir')
     if name is not None:
         task_dir = TaskDir(state_dir, validate_name(name))
         record = task_dir.read()
@@ -49,12 +56,13 @@ def list_tasks(state_dir, observe, name=None, labels=None, console_lines=DEFAULT
     tasks = []
     for task_name, record in found:
         task_dir = TaskDir(state_dir, task_name)
+        task_dir.check_trusted()
         if record.damaged:
             warn('the state record %s is damaged; task %s is not listed' % (task_dir.record_path, task_name))
             continue
         if labels and any(record.labels.get(key) != value for key, value in labels.items()):
             continue
-        process = observe(record)
+        process = observe(record, task_dir)
         task = task_view(task_dir, record, process, state=task_state(record, process))
         task['console_tail'] = console_tail(task_dir.console_log, console_lines)
         tasks.append(task)

@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import datetime
+import os
+import re
+import time
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import tail
@@ -20,6 +23,9 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._task.view import dif
 LOCK_WAIT = 300
 # A QEMU this run started but could not record is ended at once: it must not outlive the run.
 UNRECORDED_STOP = 1.0
+# For the fault-injection tests only, off unless set: seconds to pause between QEMU's start and its record.
+TEST_PAUSE_AFTER_START = 'NOMADIC_QEMU_TEST_PAUSE_AFTER_START'
+_HOSTFWD_PORT_RE = re.compile(r'hostfwd=(?:tcp|udp):[^:,]*:([0-9]+)-')
 
 
 def utc_now():
@@ -56,6 +62,8 @@ class Reconciler:
             lock_wait += self.planner.kill_timeout()
         except QemuTaskError:
             pass  # reported with the rest of the configuration
+        made_state_dir = not os.path.isdir(task_dir.state_dir)
+        task_dir.check_trusted()  # before the lock file is made in it
         lock = task_dir.lock(lock_wait)
         lock.acquire()
         try:
@@ -63,22 +71,37 @@ class Reconciler:
         finally:
             # No task left (removed, never there, or a new task that could not start): no lock file left either.
             lock.release(remove=state == 'absent' or not task_dir.exists())
+            if made_state_dir:
+                task_dir.remove_state_dir_if_empty()
 
     def _reconcile(self, state, task_dir):
+        task_dir.check_trusted()
         record = task_dir.read()
         if record is not None and record.damaged:
             self.warn('the state record %s is damaged; treating the task as not running' % task_dir.record_path)
             record = None
-        process = self.driver.observe(record)
-        crashed = record is not None and record.state == 'running' and process is None
-        before = diff_view(record, process)
+        process = self.driver.observe(record, task_dir)
+        # The task's QEMUs that no record names (a run interrupted between QEMU's start and its
+        # record, a task directory removed under a running VM). Looked for only when they matter.
+        orphans = self.driver.find(task_dir, process) if process is None or state in ('stopped', 'absent') else []
+        crashed = record is not None and record.state == 'running' and process is None and not orphans
+        before = diff_view(record, process or (orphans[0] if orphans else None))
         if state == 'absent':
-            return self._absent(task_dir, record, process, before)
+            return self._absent(task_dir, record, process, orphans, before)
         if state == 'stopped':
-            return self._stopped(task_dir, record, process, before, crashed)
+            return self._stopped(task_dir, record, process, orphans, before, crashed)
         if state == 'present':
             return self._present(task_dir, record, process, before)
-        return self._running(task_dir, record, process, before, crashed, restart=(state == 'restarted'))
+        return self._running(task_dir, record, process, orphans, before, crashed, restart=(state == 'restarted'))
+
+    def _stop_orphans(self, task_dir, record, orphans):
+        """End the task's QEMUs that no record names, saying so."""
+        for orphan in orphans:
+            self.actions.append('stopped')
+            self.warn("task '%s': %s its QEMU (pid %d) that no record named (an earlier run was interrupted, or the task "
+                      "directory was removed under it)" % (task_dir.name, 'would stop' if self.check_mode else 'stopped', orphan.pid))
+            if not self.check_mode:
+                self._stop(task_dir, record, orphan)
 
     def _result(self, changed, task, before, after):
         result = {'changed': changed, 'task': task, 'diff': {'before': before, 'after': after},
@@ -98,9 +121,16 @@ class Reconciler:
         if plan.wait_for is not None and not self.check_mode:
             self.ready_seconds = self.driver.wait_ready(plan.wait_for, task_dir, process, plan.ports)
 
-    def _running(self, task_dir, record, process, before, crashed, restart):
+    def _running(self, task_dir, record, process, orphans, before, crashed, restart):
         own = set(record.host_ports.values()) if process else set()
+        for orphan in orphans:
+            own.update(int(port) for port in _HOSTFWD_PORT_RE.findall(' '.join(orphan.argv or [])))
         plan = self.planner.plan(task_dir, record, own)
+        adopted = next((orphan for orphan in orphans if orphan.argv == plan.argv), None) if not restart else None
+        if adopted is not None:
+            return self._adopt(task_dir, record, plan, adopted, [o for o in orphans if o is not adopted], before)
+        if orphans:
+            self._stop_orphans(task_dir, record, orphans)
         same_argv = process is not None and record.argv == plan.argv
         same_config = same_argv and record.config == plan.config and record.labels == plan.labels
         after = {'state': 'running', 'argv': plan.argv, 'config': plan.config, 'labels': plan.labels}
@@ -149,14 +179,40 @@ class Reconciler:
             if record is None:
                 # A new task that could not start leaves nothing behind.
                 task_dir.remove(keep_user_files=True)
+            else:
+                task_dir.mark_stopped(new_record)
             raise
         self.actions.append('started')
         self._wait_ready(plan, task_dir, started)
         after = {'state': 'running', 'argv': plan.argv, 'config': plan.config, 'labels': plan.labels}
         return self._result(True, task_view(task_dir, new_record, started), before, after)
 
+    def _adopt(self, task_dir, record, plan, adopted, others, before):
+        """Take back a QEMU of this task that runs the desired argv but that no record names."""
+        self._stop_orphans(task_dir, record, others)
+        self.actions.append('adopted')
+        self.warn("task '%s': %s its running QEMU (pid %d), which no record named (an earlier run was interrupted, or the "
+                  "task directory was removed under it)" % (task_dir.name, 'would adopt' if self.check_mode else 'adopted', adopted.pid))
+        new_record = TaskRecord(name=task_dir.name, state='running', argv=plan.argv, config=plan.config, accelerator=plan.accelerator,
+                                ports=plan.ports, labels=plan.labels, pid=adopted.pid, start_time=adopted.start_time,
+                                started_at=self.now(), created_dir=record.created_dir if record is not None else False,
+                                recoveries=record.recoveries if record is not None else 0)
+        if not self.check_mode:
+            task_dir.ensure()
+            task_dir.write(new_record)
+            self._wait_ready(plan, task_dir, adopted)
+        after = {'state': 'running', 'argv': plan.argv, 'config': plan.config, 'labels': plan.labels}
+        return self._result(True, task_view(task_dir, new_record, adopted), before, after)
+
     def _start_and_record(self, task_dir, plan, new_record):
+        # Intent before action: a durable record says a start is under way, with the argv that
+        # identifies the QEMU, before QEMU runs; an interrupted run leaves it for the next one.
+        task_dir.write(new_record.copy(state='starting', argv=plan.argv, config=plan.config, ports=plan.ports, pid=None,
+                                       start_time=None, started_at=None))
         started = self.driver.start(task_dir, plan.argv)
+        pause = os.environ.get(TEST_PAUSE_AFTER_START)
+        if pause:
+            time.sleep(float(pause))
         new_record = new_record.copy(argv=plan.argv, config=plan.config, ports=plan.ports, pid=started.pid,
                                      start_time=started.start_time, started_at=self.now())
         try:
@@ -186,10 +242,16 @@ class Reconciler:
             task_dir.write(record)
         return self._result(True, task_view(task_dir, record, process), before, after)
 
-    def _stopped(self, task_dir, record, process, before, crashed):
+    def _stopped(self, task_dir, record, process, orphans, before, crashed):
+        if orphans:
+            self._stop_orphans(task_dir, record, orphans)
+            if record is not None and not self.check_mode:
+                record = task_dir.mark_stopped(record)
         if record is None:
-            return self._result(False, task_view(task_dir, None, None), before, before)
+            return self._result(bool(orphans), task_view(task_dir, None, None), before, before)
         after = dict(before, state='stopped')
+        if orphans and process is None:
+            return self._result(True, task_view(task_dir, record, None), before, after)
         if process is None:
             if record.state != 'stopped':
                 # It died on its own: record what is true, nothing to do for the user.
@@ -204,14 +266,15 @@ class Reconciler:
             record = task_dir.mark_stopped(record)
         return self._result(True, task_view(task_dir, record, None), before, after)
 
-    def _absent(self, task_dir, record, process, before):
+    def _absent(self, task_dir, record, process, orphans, before):
         after = {'state': 'absent'}
+        self._stop_orphans(task_dir, record, orphans)
         if not task_dir.exists():
-            return self._result(False, task_view(task_dir, None, None), before, after)
+            return self._result(bool(orphans), task_view(task_dir, None, None), before, after)
         if record is None and not task_dir.own_leftovers():
             # A directory that is not a task's (no record, nothing of ours in it) is never touched.
             self.warn('%s exists but holds no task; left alone' % task_dir.path)
-            return self._result(False, task_view(task_dir, None, None), before, after)
+            return self._result(bool(orphans), task_view(task_dir, None, None), before, after)
         if process:
             self.actions.append('stopped')
         self.actions.append('removed')

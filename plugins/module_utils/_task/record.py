@@ -21,8 +21,10 @@ import errno
 import fcntl
 import json
 import os
+import pwd
 import re
 import shutil
+import stat
 import tempfile
 import time
 
@@ -143,7 +145,10 @@ class TaskLock:
     def acquire(self):
         deadline = time.monotonic() + self.timeout
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            except OSError as exc:
+                raise state_dir_error(os.path.dirname(self.path), 'create the lock file %s' % self.path, exc) from None
             try:
                 while True:
                     try:
@@ -218,8 +223,7 @@ class TaskDir:
                     raise QemuTaskError('state_dir %s: %s exists and is not a directory; '
                                         'remove it or choose another state_dir' % (self.state_dir, path), option='state_dir')
             except OSError as exc:
-                raise QemuTaskError('state_dir %s cannot be created: %s; choose a state_dir this user can write'
-                                    % (self.state_dir, exc.strerror), option='state_dir')
+                raise state_dir_error(self.state_dir, 'create %s' % path, exc) from None
 
     def lock(self, timeout):
         """The task's lock (in the state directory, which is created if needed; the task directory is not)."""
@@ -235,8 +239,11 @@ class TaskDir:
         return read_record_file(self.record_path)
 
     def write(self, record):
-        """Write the record atomically: a reader sees the old or the new one, never half of one."""
-        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=self.path)
+        """Write the record atomically and durably: a reader sees the old or the new one, never half of one."""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX, dir=self.path)
+        except OSError as exc:
+            raise state_dir_error(self.state_dir, 'write the record of task %s' % self.name, exc) from None
         try:
             with os.fdopen(fd, 'w', encoding='utf-8') as f:
                 json.dump(record.to_dict(), f, indent=2, sort_keys=True)
@@ -244,6 +251,10 @@ class TaskDir:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.record_path)
+            _fsync_dir(self.path)
+        except OSError as exc:
+            _unlink(tmp)
+            raise state_dir_error(self.state_dir, 'write the record of task %s' % self.name, exc) from None
         except BaseException:
             _unlink(tmp)
             raise
@@ -286,9 +297,81 @@ class TaskDir:
                 pass
         return True
 
+    def check_trusted(self):
+        """Refuse a state directory or task directory that someone else could write (see check_trusted_dir)."""
+        for path, what in ((self.state_dir, 'state_dir'), (self.path, 'the task directory')):
+            check_trusted_dir(path, what)
+
+    def remove_state_dir_if_empty(self):
+        """Remove the state directory when nothing is left in it (a first run that failed)."""
+        try:
+            os.rmdir(self.state_dir)
+        except OSError:
+            pass
+
     def other_records(self):
         """Records of the other tasks in the same state directory (for port reservations)."""
         return [record for name, record in task_records(self.state_dir) if name != self.name and not record.damaged]
+
+
+def _owner(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return 'uid %d' % uid
+
+
+def check_trusted_dir(path, what, euid=None):
+    """Refuse a directory the collection cannot trust, as OpenSSH's StrictModes does; a missing one is fine.
+
+    It must be a real directory (not a symbolic link), owned by this user or root, and not
+    writable by group or others: otherwise another user could plant a link or a record that
+    the collection would follow or believe (and signal the process it names).
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise state_dir_error(path, 'inspect %s' % path, exc) from None
+    euid = os.geteuid() if euid is None else euid
+    if stat.S_ISLNK(st.st_mode):
+        raise QemuTaskError('%s %s is a symbolic link; the collection never follows links for its state: '
+                            'remove it, or use the directory it points to as state_dir' % (what, path), option='state_dir')
+    if not stat.S_ISDIR(st.st_mode):
+        raise QemuTaskError('%s %s exists and is not a directory; remove it or choose another state_dir' % (what, path),
+                            option='state_dir')
+    if st.st_uid not in (euid, 0):
+        raise QemuTaskError('%s %s is owned by %s, not by this user (%s) or root; the collection does not trust a directory '
+                            'another user controls: choose a state_dir of your own' % (what, path, _owner(st.st_uid), _owner(euid)),
+                            option='state_dir')
+    if st.st_mode & 0o022:
+        raise QemuTaskError('%s %s is writable by %s (mode %04o, owner %s); another user could plant files or links in it: '
+                            'run chmod go-w %s, or choose another state_dir'
+                            % (what, path, 'group and others' if st.st_mode & 0o022 == 0o022 else 'others' if st.st_mode & 0o002 else 'group',
+                               stat.S_IMODE(st.st_mode), _owner(st.st_uid), path), option='state_dir')
+
+
+def state_dir_error(state_dir, doing, exc):
+    """A QemuTaskError for an OSError in the state directory, naming state_dir and the cause."""
+    causes = {
+        errno.EROFS: 'it is on a read-only file system; choose a writable state_dir',
+        errno.ENOSPC: 'no space left on device; free space there or choose another state_dir',
+        errno.EDQUOT: 'the disk quota is exceeded; free space there or choose another state_dir',
+        errno.EACCES: 'permission denied; choose a state_dir this user can write',
+        errno.EPERM: 'operation not permitted; choose a state_dir this user can write',
+        errno.ELOOP: 'a symbolic link is in the way, and the collection does not follow links there; remove it',
+    }
+    cause = causes.get(exc.errno, '%s; check state_dir' % (exc.strerror or exc))
+    return QemuTaskError('state_dir %s: cannot %s: %s' % (state_dir, doing, cause), option='state_dir')
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def check_state_dir(state_dir):
@@ -301,7 +384,8 @@ def check_state_dir(state_dir):
 
 def read_record_file(path):
     try:
-        with open(path, 'r', encoding='utf-8') as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, 'r', encoding='utf-8') as f:
             data = json.load(f)
     except FileNotFoundError:
         return None

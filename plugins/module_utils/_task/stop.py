@@ -9,30 +9,11 @@
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._process import PROC, QemuProcess, read_cmdline
+from ansible_collections.nomadic.qemu.plugins.module_utils._process import QemuProcess, is_qemu_program, program_name
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import TASK_OPTIONS, check_option
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.reconcile import LOCK_WAIT
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir
-
-
-def program_name(pid, proc=PROC):
-    """The file name of the program a process runs (/proc/PID/exe, else its argv[0]), or None when unknown."""
-    try:
-        path = os.readlink(os.path.join(proc, str(pid), 'exe'))
-    except OSError:
-        argv = read_cmdline(pid, proc)
-        path = argv[0] if argv else ''
-    if path.endswith(' (deleted)'):  # the binary was replaced (an upgrade) while QEMU runs
-        path = path[:-len(' (deleted)')]
-    return os.path.basename(path) or None
-
-
-def is_qemu_program(name):
-    """True for QEMU's emulators (qemu-system-x86_64, qemu-kvm...)."""
-    return bool(name) and name.startswith('qemu')
 
 
 class QemuShutdownRunner:
@@ -58,6 +39,7 @@ class QemuShutdownRunner:
         if self.params.get('monitor_socket'):
             return self._by_socket(self.params['monitor_socket'])
         task_dir = TaskDir.from_params(self.params.get('state_dir'), self.params['name'])
+        task_dir.check_trusted()
         if self.check_mode or not task_dir.exists():
             return self._by_task(task_dir)
         lock = task_dir.lock(LOCK_WAIT + self._kill_timeout())
@@ -81,7 +63,7 @@ class QemuShutdownRunner:
             # A typo in a name must not pass for a VM that was shut down.
             self.warn('%s; nothing was shut down (check the name and state_dir)' % why)
             return self._unchanged(why)
-        process = self.driver.observe(record)
+        process = self.driver.observe(record, task_dir)
         if process is None:
             if record.state == 'running' and not self.check_mode:
                 task_dir.mark_stopped(record)

@@ -19,7 +19,7 @@ class Live:
 
 
 def observe_pids(*pids):
-    return lambda record: Live(record.pid) if record.pid in pids else None
+    return lambda record, task_dir: Live(record.pid) if record.pid in pids else None
 
 
 @pytest.fixture

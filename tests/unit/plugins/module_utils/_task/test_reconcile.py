@@ -36,13 +36,24 @@ class FakeDriver:
         self.calls = []
         self.fail_start = None
         self.ready = None
+        self.orphans = set()
 
-    def observe(self, record):
+    def observe(self, record, task_dir):
         if record is None or record.damaged or record.pid not in self.alive:
             return None
         if self.alive[record.pid] != record.argv:
             return None
         return FakeProcess(record.pid, self)
+
+    def find(self, task_dir, known=None):
+        """The pretend QEMUs of this task that no record names (``orphans``: pid -> argv)."""
+        found = []
+        for pid, argv in sorted(self.alive.items()):
+            if pid in self.orphans and (known is None or known.pid != pid):
+                process = FakeProcess(pid, self)
+                process.argv = argv
+                found.append(process)
+        return found
 
     def start(self, task_dir, argv):
         self.calls.append('start')
@@ -195,7 +206,8 @@ def test_failed_first_start_leaves_nothing(env):
     env['driver'].fail_start = 'qemu-system-x86_64 failed to start (exit status 1): boom'
     with pytest.raises(QemuTaskError, match='boom'):
         run(env)
-    assert os.listdir(env['state_dir']) == []
+    # The state directory this first run made goes too.
+    assert not os.path.exists(env['state_dir'])
 
 
 def test_failed_restart_records_stopped(env):
@@ -206,14 +218,103 @@ def test_failed_restart_records_stopped(env):
     assert task_dir(env).read().state == 'stopped'
 
 
+def test_intent_is_recorded_before_qemu_starts(env, monkeypatch):
+    seen = []
+    real_start = FakeDriver.start
+
+    def start(driver, task, argv):
+        seen.append(task.read())
+        return real_start(driver, task, argv)
+
+    monkeypatch.setattr(FakeDriver, 'start', start)
+    run(env)
+    assert seen[0].state == 'starting' and seen[0].pid is None and seen[0].argv == task_dir(env).read().argv
+
+
 def test_unrecordable_start_is_stopped(env, monkeypatch):
-    def full(record):
-        raise OSError(28, 'No space left on device')
-    monkeypatch.setattr(TaskDir, 'write', lambda self, record: full(record))
-    with pytest.raises(OSError):
+    real_write = TaskDir.write
+
+    def write(task, record):
+        if record.state == 'running':
+            raise QemuTaskError('state_dir %s: cannot write the record of task vm1: no space left on device; free space there or '
+                                'choose another state_dir' % task.state_dir)
+        return real_write(task, record)
+
+    monkeypatch.setattr(TaskDir, 'write', write)
+    with pytest.raises(QemuTaskError, match='no space left on device'):
         run(env)
     assert env['driver'].alive == {}
     assert env['driver'].calls[-1] == ('stop', 101, 1.0, False)
+    assert not os.path.exists(env['state_dir'])
+
+
+def test_an_orphan_running_the_desired_argv_is_adopted(env):
+    run(env)
+    argv = task_dir(env).read().argv
+    os.unlink(task_dir(env).record_path)  # the record is lost, the VM runs on
+    env['driver'].orphans.add(101)
+    check = run(env, check_mode=True)
+    assert check['changed'] and check['actions'] == ['adopted']
+    adopted = run(env)
+    assert adopted['changed'] and adopted['actions'] == ['adopted'] and adopted['task']['pid'] == 101
+    assert env['warnings'][-1].startswith("task 'vm1': adopted its running QEMU (pid 101), which no record named")
+    assert task_dir(env).read().argv == argv and task_dir(env).read().pid == 101
+    env['driver'].orphans.clear()
+    assert run(env)['changed'] is False
+    assert env['driver'].calls == ['start']
+
+
+def test_an_orphan_with_another_argv_is_stopped_and_the_task_started(env):
+    run(env)
+    os.unlink(task_dir(env).record_path)
+    env['driver'].orphans.add(101)
+    result = run(env, memory=512)
+    assert result['actions'] == ['stopped', 'started']
+    assert sorted(env['driver'].alive) == [102]
+
+
+@pytest.mark.parametrize('state', ['stopped', 'absent'])
+def test_stopped_and_absent_end_orphans_too(env, state):
+    run(env)
+    # Another QEMU of this task that no record names, beside the recorded one.
+    env['driver'].alive[200] = ['qemu', 'orphan']
+    env['driver'].orphans.add(200)
+    result = run(env, state=state)
+    assert result['changed'] is True
+    assert env['driver'].alive == {}
+    assert ('stop', 200, 5.0, False) in env['driver'].calls and ('stop', 101, 5.0, False) in env['driver'].calls
+    assert any(w.startswith("task 'vm1': stopped its QEMU (pid 200) that no record named") for w in env['warnings'])
+
+
+def test_absent_ends_an_orphan_whose_directory_is_gone(env):
+    run(env)
+    import shutil
+    shutil.rmtree(task_dir(env).path)
+    env['driver'].orphans.add(101)
+    result = run(env, state='absent')
+    assert result['changed'] is True and env['driver'].alive == {}
+    assert run(env, state='absent')['changed'] is False
+
+
+def test_a_state_dir_others_can_write_is_refused(env):
+    os.makedirs(env['state_dir'])
+    os.chmod(env['state_dir'], 0o777)
+    with pytest.raises(QemuTaskError) as exc:
+        run(env)
+    assert str(exc.value) == ('state_dir %s is writable by group and others (mode 0777, owner root); another user could plant '
+                              'files or links in it: run chmod go-w %s, or choose another state_dir' % (env['state_dir'], env['state_dir']))
+    assert env['driver'].calls == [] and os.listdir(env['state_dir']) == []
+
+
+def test_a_symlinked_task_directory_is_refused(env, tmp_path):
+    os.makedirs(env['state_dir'])
+    victim = tmp_path / 'victim'
+    victim.mkdir()
+    os.symlink(str(victim), task_dir(env).path)
+    for state in ('running', 'absent'):
+        with pytest.raises(QemuTaskError, match='is a symbolic link; the collection never follows links'):
+            run(env, state=state)
+    assert os.listdir(str(victim)) == [] and os.path.islink(task_dir(env).path)
 
 
 def test_wait_for_waits_on_start_and_no_op_but_not_in_check_mode(env):
@@ -252,7 +353,7 @@ def test_bad_options_fail_before_anything_happens(env, params, message):
         run(env, **params)
     assert str(exc.value) == message
     assert env['driver'].calls == []
-    assert os.listdir(env['state_dir']) == []
+    assert not os.path.exists(env['state_dir'])
 
 
 def test_present_four_ways_then_run_and_remove_whole(env):

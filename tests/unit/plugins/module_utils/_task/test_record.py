@@ -16,6 +16,8 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import (
     TaskDir,
     TaskLock,
     TaskRecord,
+    check_trusted_dir,
+    state_dir_error,
     task_records,
     default_state_dir,
     validate_name,
@@ -180,3 +182,64 @@ def test_own_leftovers(tmp_path, files, expected):
     for name in files:
         (tmp_path / 'vm1' / name).write_text('x')
     assert task.own_leftovers() is expected
+
+
+@pytest.mark.parametrize('mode, message', [
+    (0o777, 'is writable by group and others (mode 0777, owner root)'),
+    (0o1777, 'is writable by group and others (mode 1777, owner root)'),
+    (0o757, 'is writable by others (mode 0757, owner root)'),
+    (0o770, 'is writable by group (mode 0770, owner root)'),
+])
+def test_untrusted_modes(tmp_path, mode, message):
+    path = tmp_path / 'state'
+    path.mkdir()
+    os.chmod(str(path), mode)
+    with pytest.raises(QemuTaskError) as exc:
+        check_trusted_dir(str(path), 'state_dir')
+    assert str(exc.value).startswith('state_dir %s %s; another user could plant files or links in it' % (path, message))
+
+
+@pytest.mark.parametrize('mode', [0o700, 0o755, 0o750])
+def test_trusted_modes(tmp_path, mode):
+    path = tmp_path / 'state'
+    path.mkdir()
+    os.chmod(str(path), mode)
+    check_trusted_dir(str(path), 'state_dir')
+    check_trusted_dir(str(tmp_path / 'missing'), 'state_dir')
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='making a directory of another user needs root')
+def test_foreign_owner_is_refused(tmp_path):
+    path = tmp_path / 'state'
+    path.mkdir()
+    os.chown(str(path), 4242, 4242)
+    with pytest.raises(QemuTaskError) as exc:
+        check_trusted_dir(str(path), 'state_dir')
+    assert str(exc.value) == ('state_dir %s is owned by uid 4242, not by this user (root) or root; the collection does not trust a '
+                              'directory another user controls: choose a state_dir of your own' % path)
+
+
+def test_symlink_is_refused(tmp_path):
+    (tmp_path / 'real').mkdir()
+    os.symlink(str(tmp_path / 'real'), str(tmp_path / 'link'))
+    with pytest.raises(QemuTaskError, match='is a symbolic link'):
+        check_trusted_dir(str(tmp_path / 'link'), 'the task directory')
+
+
+@pytest.mark.parametrize('err, cause', [
+    (30, 'it is on a read-only file system; choose a writable state_dir'),
+    (28, 'no space left on device; free space there or choose another state_dir'),
+    (13, 'permission denied; choose a state_dir this user can write'),
+])
+def test_state_dir_errors_name_the_cause(err, cause):
+    exc = state_dir_error('/srv/vms', 'write the record of task web', OSError(err, os.strerror(err)))
+    assert str(exc) == 'state_dir /srv/vms: cannot write the record of task web: %s' % cause
+    assert exc.option == 'state_dir'
+
+
+def test_record_is_not_read_through_a_link(tmp_path):
+    task = TaskDir(str(tmp_path), 'vm1')
+    task.ensure()
+    (tmp_path / 'elsewhere.json').write_text('{"version": 1, "state": "running"}')
+    os.symlink(str(tmp_path / 'elsewhere.json'), task.record_path)
+    assert task.read().damaged is True

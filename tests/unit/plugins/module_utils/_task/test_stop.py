@@ -11,11 +11,8 @@ import pytest
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.driver import QemuDriver
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir, TaskRecord
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.stop import (
-    QemuShutdownRunner,
-    is_qemu_program,
-    program_name,
-)
+from ansible_collections.nomadic.qemu.plugins.module_utils._process import is_qemu_program, program_name
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.stop import QemuShutdownRunner
 
 
 @pytest.mark.parametrize('name, expected', [
