@@ -9,9 +9,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
+import signal
+import threading
 import time
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
@@ -26,6 +29,23 @@ UNRECORDED_STOP = 1.0
 # For the fault-injection tests only, off unless set: seconds to pause between QEMU's start and its record.
 TEST_PAUSE_AFTER_START = 'NOMADIC_QEMU_TEST_PAUSE_AFTER_START'
 _HOSTFWD_PORT_RE = re.compile(r'hostfwd=(?:tcp|udp):[^:,]*:([0-9]+)-')
+
+
+@contextlib.contextmanager
+def interruptible_by_sigterm():
+    """Within: SIGTERM raises KeyboardInterrupt, as SIGINT does, so the clean-up of an interrupted start runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt('SIGTERM')
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def utc_now():
@@ -209,16 +229,20 @@ class Reconciler:
         # identifies the QEMU, before QEMU runs; an interrupted run leaves it for the next one.
         task_dir.write(new_record.copy(state='starting', argv=plan.argv, config=plan.config, ports=plan.ports, pid=None,
                                        start_time=None, started_at=None))
+        with interruptible_by_sigterm():
+            return self._start_recorded(task_dir, plan, new_record)
+
+    def _start_recorded(self, task_dir, plan, new_record):
         started = self.driver.start(task_dir, plan.argv)
-        pause = os.environ.get(TEST_PAUSE_AFTER_START)
-        if pause:
-            time.sleep(float(pause))
-        new_record = new_record.copy(argv=plan.argv, config=plan.config, ports=plan.ports, pid=started.pid,
-                                     start_time=started.start_time, started_at=self.now())
         try:
+            pause = os.environ.get(TEST_PAUSE_AFTER_START)
+            if pause:
+                time.sleep(float(pause))
+            new_record = new_record.copy(argv=plan.argv, config=plan.config, ports=plan.ports, pid=started.pid,
+                                         start_time=started.start_time, started_at=self.now())
             task_dir.write(new_record)
         except BaseException:
-            # Nothing durable says this QEMU runs: it must not outlive this run.
+            # Nothing durable says this QEMU runs (an error, or the run interrupted): it must not outlive this run.
             self.driver.stop(started, task_dir.monitor_socket, UNRECORDED_STOP, False, what="task '%s': QEMU" % task_dir.name)
             task_dir.remove_runtime_files()
             raise

@@ -383,3 +383,25 @@ def test_present_keeps_a_directory_it_did_not_make(env):
     run(env, state='present', image_path=None)
     run(env, state='absent')
     assert os.listdir(task_dir(env).path) == ['mine.img']
+
+
+@pytest.mark.parametrize('how', ['SIGTERM', 'SIGINT'])
+def test_a_start_interrupted_before_its_record_stops_its_qemu(env, monkeypatch, how):
+    import signal
+    import threading
+    monkeypatch.setenv('NOMADIC_QEMU_TEST_PAUSE_AFTER_START', '10')
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), getattr(signal, how)))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(env)
+    finally:
+        timer.cancel()
+    assert env['driver'].alive == {}
+    assert env['driver'].calls[-1] == ('stop', 101, 1.0, False)
+    assert task_dir(env).read().state == 'starting'
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    # The next run converges.
+    monkeypatch.delenv('NOMADIC_QEMU_TEST_PAUSE_AFTER_START')
+    assert run(env)['actions'] == ['started']
+    assert run(env)['changed'] is False
