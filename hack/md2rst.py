@@ -46,6 +46,7 @@ GUIDES = {
     'docs/nomad-differences.md': 'guide_nomad_differences',
     'docs/constraints.md': 'guide_constraints',
     'docs/performance.md': 'guide_performance',
+    'docs/state-and-trust.md': 'guide_state_and_trust',
     'roles/host/README.md': 'guide_host_role',
 }
 
