@@ -82,7 +82,8 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.nomadic.qemu.plugins.plugin_utils._jobfile import JobFileError, read_job
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.job import read_job
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import JobFileError
 
 
 def nomad_job(text, job_vars=None, filename='<job>', stop_only=False):

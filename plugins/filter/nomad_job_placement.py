@@ -33,9 +33,14 @@ options:
     required: true
   running:
     description:
-      - The tasks already on the host, each a dictionary with at least C(job) and C(name) (and C(group), C(task),
-        C(index)), such as the C(.nomadic-job.json) marks the playbook C(nomadic.qemu.run_job) writes into the task
-        directories it creates.
+      - The tasks already on the host, each a dictionary with C(name) and C(labels), as the module
+        C(nomadic.qemu.qemu_task_info) returns them per task (its other keys, such as C(state) and C(task_dir), are kept). A task belongs to the job
+        when its C(labels.nomad_job) is the job's ID; C(labels.nomad_group), C(labels.nomad_task) and
+        C(labels.nomad_alloc_index) say which task instance it was. These are the C(labels) of
+        RV(nomadic.qemu.nomad_job#lookup:_raw[].tasks[].options), for the C(labels) option of M(nomadic.qemu.qemu_task).
+        Tasks without these labels are not the job's and are left alone.
+      - A dictionary without C(labels) is read as a mark the playbook C(nomadic.qemu.run_job) wrote into the task
+        directories of earlier versions (C(.nomadic-job.json)), with C(job), C(name), C(group), C(task) and C(index).
       - Those of this job that the host does not run now are returned in RV(_value.stale), as Nomad stops the
         allocations a job no longer wants (a group or task removed, a lower C(count), constraints no longer met).
     type: list
@@ -97,16 +102,14 @@ _value:
             - "job 'web': constraint '${attr.driver.qemu.version} version >= 9.0' is not met: driver.qemu.version is '7.2.22'"
     stale:
       description:
-        - The items of O(running) that belong to this job but that the host does not run now, with C(reason) and
+        - The items of O(running) that belong to this job but that the host does not run now, as given, with C(reason) and
           C(message) added; stop and remove them.
       type: list
       elements: dict
       sample:
-        - job: web
-          group: front
-          task: vm
-          index: 2
-          name: web-front-vm-2
+        - name: web-front-vm-2
+          state: running
+          labels: {nomad_job: web, nomad_group: front, nomad_task: vm, nomad_alloc_index: '2'}
           reason: group 'front' now has count = 2, so index 2 is no longer run
           message: "web-front-vm-2: stopped and removed: group 'front' now has count = 2, so index 2 is no longer run"
 """
@@ -115,7 +118,8 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import check_constraints
-from ansible_collections.nomadic.qemu.plugins.plugin_utils._jobfile import JobFileError, place_job
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.placement import place_job
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import JobFileError
 
 
 def nomad_job_placement(job, attributes, running=None):
@@ -126,7 +130,7 @@ def nomad_job_placement(job, attributes, running=None):
         raise AnsibleFilterError('nomad_job_placement needs the host attributes as a dictionary, such as '
                                  'ansible_facts.driver_qemu_attributes, not %s' % type(attributes).__name__)
     if running is not None and not isinstance(running, list):
-        raise AnsibleFilterError('nomad_job_placement needs running as a list of dictionaries with job and name, not %s'
+        raise AnsibleFilterError('nomad_job_placement needs running as a list of dictionaries with name and labels, not %s'
                                  % type(running).__name__)
     try:
         return place_job(job, attributes, check_constraints, running)

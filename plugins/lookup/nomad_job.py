@@ -163,9 +163,21 @@ _raw:
               C(drive_interface)), C(resources) (C(memory), C(cores) as C(cpus)), C(kill_timeout) (in seconds)
               and C(ports), the static host ports of the C(port_map) labels from the network block. Labels with a
               dynamic port are left out of C(ports), so qemu_task picks one from 20000-32000.
-            - Only the settings the job file gives are present; qemu_task's defaults are Nomad's.
+            - Only the settings the job file gives are present; qemu_task's defaults are Nomad's. They are checked as
+              M(nomadic.qemu.qemu_task) checks its options (the choices of C(accelerator) and C(drive_interface), the bounds
+              of C(memory), the maximum C(kill_timeout) of 1 hour, ports between 1 and 65535).
+            - C(labels) is always present, the job membership of the task instance for the C(labels)
+              option of M(nomadic.qemu.qemu_task), all strings - C(nomad_job) (the job ID), C(nomad_group), C(nomad_task)
+              and C(nomad_alloc_index) (the count index) - by which P(nomadic.qemu.nomad_job_placement#filter) recognises the
+              job's tasks among those on a host.
           type: dict
-          sample: {image_path: local/web.img, accelerator: kvm, port_map: {http: 80}, ports: {http: 8080}, memory: 512}
+          sample:
+            image_path: local/web.img
+            accelerator: kvm
+            port_map: {http: 80}
+            ports: {http: 8080}
+            memory: 512
+            labels: {nomad_job: web, nomad_group: frontend, nomad_task: vm, nomad_alloc_index: '0'}
         artifacts:
           description: The task's artifacts, to download into the task directory before it starts.
           type: list
@@ -300,14 +312,17 @@ _raw:
         - With O(stop_only), the errors a full read refuses the file for, each naming the file and where; empty otherwise.
       type: list
       elements: str
-      sample: ["web.nomad.hcl: job 'web', group 'front', task 'vm': resources.memory is 64; the qemu driver needs 128 to 4000000 (MB)"]
+      sample:
+        - "web.nomad.hcl: job 'web', group 'front', task 'vm': resources.memory: memory 64 MB is out of bounds; use between 128 and
+          4000000 MB (Nomad's limits)"
 """
 
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.nomadic.qemu.plugins.plugin_utils._jobfile import JobFileError, read_job_file
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.job import read_job_file
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import JobFileError
 
 
 class LookupModule(LookupBase):

@@ -17,6 +17,8 @@ import socket
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 
+# The numbers a TCP or UDP port may have.
+PORT_RANGE = (1, 65535)
 # Nomad's default dynamic port range.
 DYNAMIC_PORT_RANGE = (20000, 32000)
 
@@ -51,17 +53,27 @@ def describe_address(host_address):
     return host_address or 'all addresses'
 
 
-def _port(value, option, label, kind):
-    """A port number from an int or a string of digits."""
+def check_port(value, what, option=None):
+    """``value`` as a port number: an int or a string of digits within PORT_RANGE.
+
+    Raises QemuTaskError "<what> <value>; use a port between 1 and 65535", naming ``option``:
+    ``what`` says what has the value, such as "port_map label 'web' has guest port".
+    """
     port = None
     if isinstance(value, int) and not isinstance(value, bool):
         port = value
     elif isinstance(value, str) and _DIGITS_RE.match(value.strip()):
         port = int(value.strip())
-    if port is None or not 1 <= port <= 65535:
+    low, high = PORT_RANGE
+    if port is None or not low <= port <= high:
         shown = value if isinstance(value, int) and not isinstance(value, bool) else "'%s'" % (value,)
-        raise QemuTaskError("%s label '%s' has %s port %s; use a port between 1 and 65535" % (option, label, kind, shown), option=option)
+        raise QemuTaskError('%s %s; use a port between %d and %d' % (what, shown, low, high), option=option)
     return port
+
+
+def _port(value, option, label, kind):
+    """A port number from an int or a string of digits."""
+    return check_port(value, "%s label '%s' has %s port" % (option, label, kind), option=option)
 
 
 def _mapping(value, option, example):

@@ -108,7 +108,21 @@ def test_placement_running():
     assert nomad_job_placement(job, FLEET_HOST)['stale'] == []
     with pytest.raises(AnsibleFilterError) as exc:
         nomad_job_placement(job, FLEET_HOST, {'name': 'x'})
-    assert str(exc.value) == 'nomad_job_placement needs running as a list of dictionaries with job and name, not dict'
+    assert str(exc.value) == 'nomad_job_placement needs running as a list of dictionaries with name and labels, not dict'
+
+
+def test_placement_running_from_labels():
+    job = nomad_job(fixture_text('fleet.nomad.hcl'), {'db_memory': 512, 'web_count': 1})
+    running = [
+        {'name': 'fleet-web-vm-1', 'state': 'running',
+         'labels': {'nomad_job': 'fleet', 'nomad_group': 'web', 'nomad_task': 'vm', 'nomad_alloc_index': '1'}},
+        {'name': 'fleet-web-vm-0', 'state': 'running', 'labels': job['tasks'][0]['options']['labels']},
+        {'name': 'other', 'state': 'stopped', 'labels': {}},
+    ]
+    result = nomad_job_placement(job, FLEET_HOST, running)
+    assert [task['name'] for task in result['tasks']] == ['fleet-web-vm-0']
+    assert result['stale'] == [dict(running[0], reason="group 'web' now has count = 1, so index 1 is no longer run",
+                                    message="fleet-web-vm-1: stopped and removed: group 'web' now has count = 1, so index 1 is no longer run")]
 
 
 def test_nomad_job_stop_only():
@@ -117,5 +131,5 @@ def test_nomad_job_stop_only():
         nomad_job(text, {'db_memory': 512})
     result = nomad_job(text, {'db_memory': 512}, 'fleet.nomad.hcl', True)
     assert [task['name'] for task in result['tasks']] == ['fleet-web-vm-0', 'fleet-web-vm-1', 'fleet-db-vm-0']
-    assert result['errors'] == ["fleet.nomad.hcl: job 'fleet', group 'db', task 'vm': resources.memory is 64; the qemu driver needs "
-                                "128 to 4000000 (MB)"]
+    assert result['errors'] == ["fleet.nomad.hcl: job 'fleet', group 'db', task 'vm': resources.memory: memory 64 MB is out of bounds; "
+                                "use between 128 and 4000000 MB (Nomad's limits)"]

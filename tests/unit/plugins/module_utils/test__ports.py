@@ -12,7 +12,9 @@ import pytest
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._ports import (
     DYNAMIC_PORT_RANGE,
+    PORT_RANGE,
     allocate_ports,
+    check_port,
     normalize_host_address,
     port_is_free,
     validate_ports,
@@ -46,6 +48,34 @@ class FakeHost:
 
 def test_dynamic_range_is_nomads():
     assert DYNAMIC_PORT_RANGE == (20000, 32000)
+
+
+def test_port_range():
+    assert PORT_RANGE == (1, 65535)
+
+
+@pytest.mark.parametrize('value, port', [(1, 1), (65535, 65535), ('22', 22), (' 8080 ', 8080)])
+def test_check_port(value, port):
+    assert check_port(value, 'x has port') == port
+
+
+@pytest.mark.parametrize('value, message', [
+    (0, "network.port 'db'.static is 0; use a port between 1 and 65535"),
+    (65536, "network.port 'db'.static is 65536; use a port between 1 and 65535"),
+    (-1, "network.port 'db'.static is -1; use a port between 1 and 65535"),
+    (0.5, "network.port 'db'.static is '0.5'; use a port between 1 and 65535"),
+    ('-1', "network.port 'db'.static is '-1'; use a port between 1 and 65535"),
+    (False, "network.port 'db'.static is 'False'; use a port between 1 and 65535"),
+    ([80], "network.port 'db'.static is '[80]'; use a port between 1 and 65535"),
+])
+def test_check_port_errors(value, message):
+    with pytest.raises(QemuTaskError) as exc:
+        check_port(value, "network.port 'db'.static is")
+    assert str(exc.value) == message
+    assert exc.value.option is None
+    with pytest.raises(QemuTaskError) as exc:
+        check_port(value, 'ports label web has host port', option='ports')
+    assert exc.value.option == 'ports'
 
 
 @pytest.mark.parametrize('port_map, ports, expected', [

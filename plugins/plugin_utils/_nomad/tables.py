@@ -1,0 +1,124 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""The keys of a Nomad job file at each level: those mapped, those not applied and those refused, with the reasons.
+
+The keys that set qemu_task options come from qemu_task's option table
+(plugins/module_utils/_task/options.py); nothing here repeats an option's choices, bounds or default.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import NOMAD_CONFIG_KEYS, TASK_OPTIONS
+
+# Nomad's defaults.
+DEFAULT_ARTIFACT_DESTINATION = 'local/'
+DEFAULT_COUNT = 1
+
+# Where a job file sets qemu_task options, from qemu_task's option table: the qemu driver's config
+# keys, the task's keys and the resources keys, each with the option it sets.
+CONFIG_KEYS = dict(NOMAD_CONFIG_KEYS)
+TASK_OPTION_KEYS = dict((option.nomad, option.name) for option in TASK_OPTIONS.values() if option.nomad and '.' not in option.nomad)
+RESOURCES_OPTION_KEYS = dict((option.nomad.split('.', 1)[1], option.name) for option in TASK_OPTIONS.values()
+                             if option.nomad and option.nomad.startswith('resources.'))
+
+CHECKSUM_HEX_DIGITS = {'md5': 32, 'sha1': 40, 'sha256': 64, 'sha512': 128}
+
+# Archive types go-getter unpacks (by the end of the URL path, the longest match wins) and
+# whether ansible.builtin.unarchive can unpack them into a directory.
+ARCHIVES = {
+    'tar': True, 'tar.gz': True, 'tgz': True, 'tar.bz2': True, 'tbz2': True, 'tar.xz': True, 'txz': True,
+    'tar.zst': True, 'tzst': True, 'zip': True,
+    # Single compressed files: go-getter refuses them in the default mode ("any"), and only
+    # decompresses them to a file with mode = "file".
+    'gz': False, 'bz2': False, 'xz': False, 'zst': False,
+}
+ARTIFACT_MODES = ('any', 'file', 'dir')
+ARTIFACT_KEYS = ('source', 'destination', 'mode', 'options', 'headers', 'insecure', 'chown')
+ARTIFACT_OPTIONS = ('checksum', 'archive', 'filename')
+
+CONSTRAINT_KEYS = ('attribute', 'operator', 'value', 'version', 'semver', 'regexp', 'set_contains', 'set_contains_all',
+                   'set_contains_any', 'distinct_hosts', 'distinct_property')
+# Shorthand constraint attributes and the operator they stand for.
+CONSTRAINT_SHORTHANDS = dict((name, name) for name in ('version', 'semver', 'regexp', 'set_contains', 'set_contains_all', 'set_contains_any'))
+
+# Blocks that may be repeated: messages always give their index.
+REPEATED_BLOCKS = ('artifact', 'constraint')
+
+VARIABLE_KEYS = ('default', 'type', 'description', 'validation', 'sensitive', 'nullable')
+
+# Nomad runtime variables this module resolves, per task instance.
+RESOLVED_RUNTIME = ('NOMAD_JOB_NAME', 'NOMAD_JOB_ID', 'NOMAD_GROUP_NAME', 'NOMAD_TASK_NAME', 'NOMAD_ALLOC_INDEX',
+                    'NOMAD_ALLOC_NAME', 'NOMAD_TASK_DIR', 'NOMAD_META_<key>')
+
+_SCHEDULING = 'Nomad scheduling; here the inventory and the play choose the hosts'
+_RESTARTS = ('Nomad restarts and reschedules allocations; here run the playbook again, qemu_task starts a VM '
+             'whose process died')
+_SERVICES = 'service registration and secrets (Consul, Vault, Nomad services) are not part of nomadic.qemu'
+_NOT_FOR_QEMU = 'has no effect on a QEMU virtual machine run by nomadic.qemu'
+
+# Keys Nomad knows at each level that this module does not apply, with the reason.
+IGNORED_JOB_KEYS = {
+    'affinity': _SCHEDULING, 'all_at_once': _SCHEDULING, 'datacenters': _SCHEDULING, 'migrate': _SCHEDULING,
+    'multiregion': _SCHEDULING, 'namespace': _SCHEDULING, 'node_pool': _SCHEDULING, 'priority': _SCHEDULING,
+    'region': _SCHEDULING, 'spread': _SCHEDULING, 'update': _SCHEDULING, 'reschedule': _RESTARTS,
+    'consul': _SERVICES, 'consul_token': _SERVICES, 'vault': _SERVICES, 'vault_token': _SERVICES,
+    'consul_namespace': _SERVICES, 'vault_namespace': _SERVICES, 'ui': 'the Nomad web UI is not used',
+}
+IGNORED_GROUP_KEYS = {
+    'affinity': _SCHEDULING, 'spread': _SCHEDULING, 'migrate': _SCHEDULING, 'update': _SCHEDULING,
+    'scaling': _SCHEDULING, 'disconnect': _SCHEDULING, 'max_client_disconnect': _SCHEDULING,
+    'stop_after_client_disconnect': _SCHEDULING, 'prevent_reschedule_on_lost': _SCHEDULING,
+    'max_run_duration': _SCHEDULING, 'restart': _RESTARTS, 'reschedule': _RESTARTS,
+    'ephemeral_disk': 'each task keeps its own directory under state_dir', 'shutdown_delay': _NOT_FOR_QEMU,
+    'service': _SERVICES, 'consul': _SERVICES, 'vault': _SERVICES,
+    'volume': 'host and CSI volumes are not mounted; pass disks to QEMU with args',
+}
+IGNORED_TASK_KEYS = {
+    'affinity': _SCHEDULING, 'scaling': _SCHEDULING, 'leader': _SCHEDULING, 'lifecycle': _SCHEDULING,
+    'schedule': _SCHEDULING, 'restart': _RESTARTS,
+    'service': _SERVICES, 'consul': _SERVICES, 'vault': _SERVICES, 'identity': _SERVICES, 'secret': _SERVICES,
+    'template': 'templates are not rendered; write such files into the task directory with your own tasks',
+    'dispatch_payload': 'parameterized jobs are not dispatched',
+    'volume_mount': 'host and CSI volumes are not mounted; pass disks to QEMU with args',
+    'csi_plugin': _NOT_FOR_QEMU, 'env': 'QEMU runs with the environment of the module, not the task env',
+    'kill_signal': 'qemu_task stops QEMU with SIGTERM, then SIGKILL', 'logs': 'the console is written to console.log in the task directory',
+    'shutdown_delay': _NOT_FOR_QEMU, 'user': 'QEMU runs as the user Ansible becomes on the host',
+    'kind': _NOT_FOR_QEMU, 'action': _NOT_FOR_QEMU,
+}
+IGNORED_RESOURCES_KEYS = {
+    'cpu': 'CPU shares in MHz are not enforced; QEMU may use the host CPUs', 'memory_max': _NOT_FOR_QEMU,
+    'disk': _NOT_FOR_QEMU, 'device': _NOT_FOR_QEMU, 'numa': _NOT_FOR_QEMU, 'secrets': _NOT_FOR_QEMU,
+    'iops': _NOT_FOR_QEMU,
+}
+IGNORED_NETWORK_KEYS = {
+    'mode': 'ports are always forwarded by QEMU user networking on the host', 'mbits': _NOT_FOR_QEMU,
+    'dns': 'QEMU user networking gives the guest its own DNS forwarder', 'hostname': _NOT_FOR_QEMU,
+    'device': _NOT_FOR_QEMU, 'cidr': _NOT_FOR_QEMU, 'ip': _NOT_FOR_QEMU, 'cni': _NOT_FOR_QEMU,
+}
+IGNORED_PORT_KEYS = {
+    'to': 'the guest port comes from the task config port_map',
+    'host_network': 'all tasks of the run bind the same host_address (a playbook variable)',
+    'ignore_collision': _SCHEDULING,
+}
+# Keys refused outright: ignoring them would run the job at the wrong time.
+REFUSED_JOB_KEYS = {
+    'periodic': ('is periodic: Nomad starts it on a schedule, running it here would start it now; '
+                 'remove the periodic block and schedule the playbook instead (cron, a systemd timer, AWX)'),
+    'parameterized': ('is parameterized: Nomad only runs it when dispatched with a payload; '
+                      'remove the parameterized block to run it as a regular job'),
+}
+JOB_TYPES = ('service', 'batch', 'system', 'sysbatch')
+BATCH_TYPE_REASON = 'batch jobs run to completion in Nomad; here the VM is started and left running'
+
+JOB_KEYS = ('group', 'constraint', 'meta', 'name', 'id', 'type') + tuple(IGNORED_JOB_KEYS) + tuple(REFUSED_JOB_KEYS)
+GROUP_KEYS = ('task', 'count', 'constraint', 'meta', 'network') + tuple(IGNORED_GROUP_KEYS)
+TASK_KEYS = ('driver', 'config', 'resources', 'artifact', 'constraint', 'meta') + tuple(TASK_OPTION_KEYS) + tuple(IGNORED_TASK_KEYS)
+RESOURCES_KEYS = ('network',) + tuple(RESOURCES_OPTION_KEYS) + tuple(IGNORED_RESOURCES_KEYS)
+NETWORK_KEYS = ('port', 'reserved_ports') + tuple(IGNORED_NETWORK_KEYS)
+PORT_KEYS = ('static',) + tuple(IGNORED_PORT_KEYS)
+TOP_LEVEL_KEYS = ('job', 'variable', 'variables', 'locals')
