@@ -1,6 +1,7 @@
 # nomadic.qemu: set-up, demo and tests on a Debian/Ubuntu machine (root or sudo).
 #
 #   make demo   install what is needed, build the test guests, show the collection at work
+#               (make demo-check: the same, failing if Ansible prints any warning)
 #   make test   install what is needed, run ansible-test sanity, units and integration
 #   make bench  measure start, no-op and stop against bare QEMU, Ansible's floor and libvirt
 #               (make bench-quick: the same harness in under 2 minutes, without libvirt)
@@ -25,11 +26,11 @@ FLOOR_PYTHON ?= $(shell hack/find-python-floor)
 DOCS_VENV ?= .venv-docs
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_DIR)
 
-.PHONY: help deps apt venv guests demo test sanity lint units integration bench bench-quick clean
+.PHONY: help deps apt venv guests demo demo-check test sanity lint units integration bench bench-quick clean
 .PHONY: floor-venv smoke-floor docs-venv docs docs-rst
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
 deps: apt venv
 
@@ -57,8 +58,21 @@ $(COLLECTIONS_DIR)/ansible_collections/nomadic/qemu:
 guests: deps
 	$(VENV)/bin/python tests/guests/build.py
 
+# The demo reads facts only as ansible_facts[...], so it runs with top-level fact variables off (the
+# default from ansible-core 2.24), against an inventory of localhost (no "no inventory" warnings).
+DEMO := ANSIBLE_INJECT_FACT_VARS=False $(VENV)/bin/ansible-playbook -i localhost, hack/demo.yml
+
 demo: deps
-	$(VENV)/bin/ansible-playbook hack/demo.yml
+	$(DEMO)
+
+# For CI: run the demo and fail if Ansible printed a [WARNING] or a [DEPRECATION WARNING].
+demo-check: deps
+	@log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	ANSIBLE_NOCOLOR=1 $(DEMO) 2>&1 | tee "$$log"; \
+	if grep -E '\[(DEPRECATION )?WARNING\]' "$$log" >/dev/null; then \
+	  echo "demo-check: the demo printed warnings:" >&2; grep -E '\[(DEPRECATION )?WARNING\]' "$$log" >&2; exit 1; \
+	fi; \
+	echo "demo-check: no warnings"
 
 sanity: deps
 	hack/ansible-test sanity

@@ -8,7 +8,8 @@
 """Find QEMU on a host and describe it the way Nomad's qemu driver fingerprint does.
 
 Nothing here needs Ansible. The pieces outside Python are parameters: the PATH to search,
-the command runner, and the KVM device path, so that tests can drive every branch.
+the command runner, the KVM device path and the emulator allowlist, so that tests can drive
+every branch. Emulator names follow the one rule of _emulator.py.
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import re
 import signal
 import stat
 import subprocess
 import threading
 
+from ansible_collections.nomadic.qemu.plugins.module_utils._emulator import (
+    DEFAULT_EMULATOR,
+    EMULATOR_PREFIX,
+    is_emulator_name,
+    normalize_emulator,
+)
+from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._paths import describe_list
+from ansible_collections.nomadic.qemu.plugins.module_utils._policy import DEFAULT_POLICY_PATH, effective_policy, load_policy
 from ansible_collections.nomadic.qemu.plugins.module_utils._version import parse_qemu_version
 
-BINARY_PREFIX = 'qemu-system-'
-DEFAULT_EMULATOR = 'x86_64'
 DEFAULT_TIMEOUT = 10
 DEFAULT_KVM_DEVICE = '/dev/kvm'
 
@@ -48,8 +55,6 @@ KVM_API_VERSION = 12
 
 EXCERPT_LENGTH = 200
 
-_EMULATOR_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_-]*$')
-
 
 class FingerprintError(ValueError):
     """An option value that cannot work; the message names the option and the fix."""
@@ -63,28 +68,44 @@ def excerpt(text, length=EXCERPT_LENGTH):
     return flat
 
 
-def normalize_emulator(emulator):
-    """Return the architecture part of ``emulator``; ``qemu-system-aarch64`` gives ``aarch64``."""
-    if emulator is None:
-        return DEFAULT_EMULATOR
-    name = emulator.strip()
-    if name.startswith(BINARY_PREFIX):
-        name = name[len(BINARY_PREFIX):]
-    if not _EMULATOR_RE.match(name):
-        raise FingerprintError(
-            'emulator {0!r} is not an emulator name; use the part after {1} in the binary name, '
-            'such as x86_64 or aarch64, or set binary to the absolute path of the emulator'.format(emulator, BINARY_PREFIX))
-    return name
+def _emulator_name(emulator, option):
+    """``emulator`` by the one rule of _emulator.py; FingerprintError naming ``option`` otherwise."""
+    try:
+        return normalize_emulator(emulator, option)
+    except QemuTaskError as exc:
+        raise FingerprintError(str(exc)) from None
 
 
 def emulator_from_binary(path):
     """Return ``aarch64`` for ``/usr/bin/qemu-system-aarch64``, None for names without the prefix."""
     name = os.path.basename(path)
-    if name.startswith(BINARY_PREFIX):
-        suffix = name[len(BINARY_PREFIX):]
-        if _EMULATOR_RE.match(suffix):
+    if name.startswith(EMULATOR_PREFIX):
+        suffix = name[len(EMULATOR_PREFIX):]
+        if is_emulator_name(suffix):
             return suffix
     return None
+
+
+def emulators_allowlist(emulators_allowlist=None, policy_path=DEFAULT_POLICY_PATH):
+    """The emulators a task may use on this host: ``(allowlist or None, origin)``.
+
+    The host policy's emulators_allowlist (``policy_path``), narrowed by ``emulators_allowlist``
+    (the module option) as qemu_task narrows it; None means any emulator. ``origin`` says
+    where the list came from, for messages. Raises FingerprintError when the host policy
+    cannot be read or the option would widen it.
+    """
+    try:
+        policy = effective_policy(load_policy(policy_path), emulators_allowlist=emulators_allowlist)
+    except QemuTaskError as exc:
+        raise FingerprintError(str(exc)) from None
+    source = policy['source']['emulators_allowlist']
+    if source == 'task':
+        origin = 'from the option emulators_allowlist'
+    elif source == 'host':
+        origin = 'from the host policy {0}'.format(policy_path)
+    else:
+        origin = None
+    return policy['emulators_allowlist'], origin
 
 
 def _seconds(value):
@@ -310,6 +331,10 @@ class Fingerprinter:
 
     ``emulator`` names the architecture (``x86_64``, or ``qemu-system-x86_64``) looked up on
     ``search_path``; an explicit ``binary`` (absolute path) takes precedence over it.
+    ``emulators_allowlist`` (None: any emulator) is what Nomad's fingerprint honours: only
+    the allowed emulators are listed, ``emulator`` defaults to the first allowed one, and
+    an emulator that is not allowed (or an empty list) gives the health ``undetected``.
+    ``allowlist_origin`` says where the list came from, for those messages.
     ``runner(argv, timeout)`` returns ``(rc, stdout, stderr)``, raises ``TimeoutError``
     on timeout and ``OSError`` when the command cannot start.
     ``kvm_device=None`` skips the KVM check.
@@ -318,14 +343,21 @@ class Fingerprinter:
     QEMU is never an error, it gives the health ``undetected`` with the reason.
     """
 
-    def __init__(self, emulator=DEFAULT_EMULATOR, binary=None, search_path=None, runner=None,
-                 timeout=DEFAULT_TIMEOUT, kvm_device=DEFAULT_KVM_DEVICE, kvm_checker=check_kvm):
-        self.emulator = normalize_emulator(emulator)
+    def __init__(self, emulator=None, binary=None, search_path=None, runner=None,
+                 timeout=DEFAULT_TIMEOUT, kvm_device=DEFAULT_KVM_DEVICE, kvm_checker=check_kvm,
+                 emulators_allowlist=None, allowlist_origin=None):
+        self.allowlist = None if emulators_allowlist is None else [
+            _emulator_name(item, 'emulators_allowlist') for item in emulators_allowlist]
+        self.allowlist_origin = allowlist_origin
+        if emulator is None:
+            # Nomad takes the version from the first allowed emulator.
+            emulator = self.allowlist[0] if self.allowlist else DEFAULT_EMULATOR
+        self.emulator = _emulator_name(emulator, 'emulator')
         if binary is not None and not os.path.isabs(binary):
             raise FingerprintError(
                 'binary {0!r} is not an absolute path; set binary to the full path of the emulator, '
                 'or use emulator={1} to search PATH for {2}{1}'.format(
-                    binary, emulator_from_binary(binary) or 'x86_64', BINARY_PREFIX))
+                    binary, emulator_from_binary(binary) or DEFAULT_EMULATOR, EMULATOR_PREFIX))
         self.binary = binary
         if timeout is None or timeout <= 0:
             raise FingerprintError(
@@ -338,15 +370,40 @@ class Fingerprinter:
 
     @property
     def binary_name(self):
-        return BINARY_PREFIX + self.emulator
+        return EMULATOR_PREFIX + self.emulator
+
+    @property
+    def fingerprinted_emulator(self):
+        """The emulator whose version is read: that of ``binary`` when it is named qemu-system-<arch>, else ``emulator``."""
+        if self.binary is not None:
+            return emulator_from_binary(self.binary) or self.emulator
+        return self.emulator
 
     def emulators(self):
+        """The emulators on ``search_path`` (and ``binary``'s own) that the allowlist allows, sorted."""
         found = set(list_emulators(self.search_path))
         if self.binary is not None:
             own = emulator_from_binary(self.binary)
             if own is not None and _is_executable_file(self.binary):
                 found.add(own)
+        if self.allowlist is not None:
+            found &= set(self.allowlist)
         return sorted(found)
+
+    def refusal(self):
+        """Why the allowlist refuses the emulator to fingerprint, or None when it allows it."""
+        if self.allowlist is None:
+            return None
+        origin = ', ' + self.allowlist_origin if self.allowlist_origin else ''
+        if not self.allowlist:
+            return ('no emulator is allowed: emulators_allowlist is empty{0}, so qemu_task refuses every task; '
+                    'add the emulators tasks may use, such as x86_64, to emulators_allowlist'.format(origin))
+        name = self.fingerprinted_emulator
+        if name in self.allowlist:
+            return None
+        return ("emulator '{0}' is not in emulators_allowlist ({1}{2}), so qemu_task refuses it; set emulator to one of "
+                "those (or leave it unset for the first), or add {0} to emulators_allowlist".format(
+                    name, describe_list(self.allowlist), origin))
 
     def locate(self, emulators):
         """Return ``(binary, None)`` or ``(None, why_not)``."""
@@ -410,8 +467,9 @@ class Fingerprinter:
             kvm, kvm_description = None, KVM_NOT_CHECKED
         else:
             kvm, kvm_description = self.kvm_checker(self.kvm_device)
-        binary, why_not = self.locate(emulators)
-        version = None
+        binary, version, why_not = None, None, self.refusal()
+        if why_not is None:
+            binary, why_not = self.locate(emulators)
         if binary is not None:
             version, why_not = self.read_version(binary)
         if version is None:

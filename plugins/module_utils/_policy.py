@@ -20,29 +20,14 @@ emulator. Task options may narrow the host policy, never widen it.
 from __future__ import annotations
 
 import json
-import re
 
+# normalize_emulator is the one emulator-name rule (_emulator.py); importers of this module use it from here too.
+from ansible_collections.nomadic.qemu.plugins.module_utils._emulator import normalize_emulator
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._paths import check_image_paths, describe_list, is_within
 
 DEFAULT_POLICY_PATH = '/etc/nomadic-qemu/policy.json'
 POLICY_KEYS = ('image_paths', 'args_allowlist', 'emulators_allowlist')
-
-EMULATOR_PREFIX = 'qemu-system-'
-_EMULATOR_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
-
-
-def normalize_emulator(emulator, option='emulator'):
-    """The emulator's architecture name: ``qemu-system-x86_64`` -> ``x86_64`` (Nomad accepts both).
-
-    Names are letters, digits, '_', '.' and '-' (never a path), since the binary is
-    ``qemu-system-<name>``.
-    """
-    name = emulator[len(EMULATOR_PREFIX):] if isinstance(emulator, str) and emulator.startswith(EMULATOR_PREFIX) else emulator
-    if not isinstance(name, str) or not _EMULATOR_RE.match(name):
-        raise QemuTaskError("%s '%s' is not a valid emulator name; use an architecture such as x86_64 or aarch64" % (option, emulator),
-                            option=option)
-    return name
 
 
 def _string_list(value, fail):

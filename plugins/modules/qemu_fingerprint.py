@@ -15,7 +15,7 @@ author:
 description:
   - Looks for the QEMU system emulator C(qemu-system-<emulator>) on E(PATH), runs it with C(--version) and reads the version,
     as the fingerprint of HashiCorp Nomad's C(qemu) task driver does.
-  - Lists every C(qemu-system-*) emulator found on E(PATH).
+  - Lists every C(qemu-system-*) emulator found on E(PATH) that the emulator allowlist allows (see O(emulators_allowlist)).
   - Checks that KVM can really be used, not only that C(/dev/kvm) exists.
   - Returns the results as host facts (RV(ansible_facts)) and, under the same names, at the top level of the result
     for use with C(register).
@@ -23,9 +23,13 @@ description:
     so that job constraints such as C(${driver.qemu.version} > 1.2.3) translate directly into conditions.
   - A missing or broken QEMU is not an error. The module then reports RV(ansible_facts.driver_qemu=false), the health
     V(undetected) and the reason in RV(ansible_facts.driver_qemu_health_description).
+  - Honours the emulator allowlist of the host policy C(/etc/nomadic-qemu/policy.json), as Nomad's fingerprint honours
+    the plugin option C(emulators_allowlist), so that the facts never advertise an emulator that
+    M(nomadic.qemu.qemu_task) refuses.
   - The module never changes the host. It reports C(changed=false), also in check mode, because running
     C(qemu-system-<emulator> --version) and the KVM check change nothing.
 extends_documentation_fragment:
+  - nomadic.qemu._group
   - nomadic.qemu._attributes
   - nomadic.qemu._attributes.info_module
   - nomadic.qemu._attributes.actiongroup_qemu
@@ -38,15 +42,19 @@ options:
     description:
       - The architecture of the QEMU system emulator to look for on E(PATH). The binary is C(qemu-system-<emulator>).
       - A C(qemu-system-) prefix is accepted and removed, as Nomad does, so V(qemu-system-aarch64) and V(aarch64) are the same.
-      - Ignored when O(binary) is set.
+      - Letters, digits, V(_) and V(-), starting with a letter or digit (the rule M(nomadic.qemu.qemu_task) applies).
+      - Defaults to V(x86_64), or, when an emulator allowlist applies (see O(emulators_allowlist)), to its first entry,
+        as Nomad takes the version from the first allowed emulator.
+      - Ignored when O(binary) is set, except for a binary not named C(qemu-system-<arch>), such as C(qemu-kvm), for which
+        O(emulator) is the architecture checked against the emulator allowlist.
     type: str
-    default: x86_64
   binary:
     description:
       - Absolute path of the QEMU system emulator to use instead of searching E(PATH) for C(qemu-system-<emulator>),
         for example V(/usr/libexec/qemu-kvm) on Red Hat family systems.
-      - When set, O(emulator) is ignored. If the name of the binary is C(qemu-system-<arch>), C(<arch>) is added to
-        RV(ansible_facts.driver_qemu_emulators).
+      - When set, O(emulator) is ignored (see there for a binary such as C(qemu-kvm)). If the name of the binary is
+        C(qemu-system-<arch>), C(<arch>) is added to RV(ansible_facts.driver_qemu_emulators) when the emulator allowlist
+        allows it.
       - A binary that does not exist or is not executable gives the health V(undetected) with the reason, not an error.
     type: path
   kvm_check:
@@ -64,15 +72,40 @@ options:
         V(undetected), so that a hung binary cannot hang the play.
     type: int
     default: 10
+  emulators_allowlist:
+    description:
+      - The emulators that tasks may use, narrowing the C(emulators_allowlist) of the host policy
+        C(/etc/nomadic-qemu/policy.json) exactly as the option of the same name of M(nomadic.qemu.qemu_task) does, so
+        it may only narrow the host policy. An entry the host policy does not allow is an error.
+      - The effective allowlist (the host policy's, or this option's) is applied as Nomad's fingerprint applies its
+        plugin option C(emulators_allowlist). RV(ansible_facts.driver_qemu_emulators) lists only the allowed emulators.
+        The version is read from the first allowed emulator unless O(emulator) or O(binary) is set. An emulator that
+        is not allowed, or an empty allowlist, gives the health V(undetected) with the reason, not an error.
+      - Unset and without a host policy (or with the host policy's key unset or V(null)), every emulator is allowed.
+      - Architecture names such as V(x86_64), with or without the C(qemu-system-) prefix.
+    type: list
+    elements: str
+  state_dir:
+    description:
+      - Accepted, so that O(state_dir) can be set in C(module_defaults) for the action group C(group/nomadic.qemu.qemu);
+        not used by this module.
+    type: path
 notes:
   - The module uses the E(PATH) of the managed host's environment, so the C(environment) keyword changes where it looks.
   - "For a quick look at many hosts, run it ad hoc: C(ansible all -m nomadic.qemu.qemu_fingerprint)."
+  - O(image_paths), O(args_allowlist) and O(state_dir) are accepted, so that C(module_defaults) for the action group
+    C(group/nomadic.qemu.qemu) can set them for all of its modules; this module does not use them.
+  - The host policy is read from C(/etc/nomadic-qemu/policy.json), the only one M(nomadic.qemu.qemu_task) enforces.
+    A policy file that cannot be read, or an O(emulators_allowlist) that would widen it, is an error.
   - Nomad's attribute C(driver.qemu) is V(true) as a string, and Nomad sets no attribute at all when QEMU is undetected;
     RV(ansible_facts.driver_qemu_attributes) follows this, so test for a key with C(in) before reading it.
 seealso:
   - name: Nomad QEMU task driver
     description: The client attributes this module reproduces.
     link: https://developer.hashicorp.com/nomad/docs/drivers/qemu#client-attributes
+  - name: Nomad QEMU plugin options
+    description: The plugin option C(emulators_allowlist) that the host policy mirrors.
+    link: https://developer.hashicorp.com/nomad/docs/drivers/qemu#plugin-options
 """
 
 EXAMPLES = r"""
@@ -106,6 +139,19 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ qemu_aarch64.driver_qemu_health_description }}"
   when: not qemu_aarch64.driver_qemu
+
+- name: Fingerprint only what tasks may use on this host (the host policy may narrow it further)
+  nomadic.qemu.qemu_fingerprint:
+    emulators_allowlist: [x86_64, aarch64]
+
+- name: The action group's module_defaults work for every module of the group
+  module_defaults:
+    group/nomadic.qemu.qemu:
+      state_dir: /srv/vms
+      image_paths: [/srv/images]
+  block:
+    - name: Fingerprint (state_dir and image_paths are not used here)
+      nomadic.qemu.qemu_fingerprint:
 
 - name: Fingerprint a binary outside PATH
   nomadic.qemu.qemu_fingerprint:
@@ -141,7 +187,9 @@ ansible_facts:
       type: str
       sample: /usr/bin/qemu-system-x86_64
     driver_qemu_emulators:
-      description: Sorted architectures of all C(qemu-system-*) executables on E(PATH) (and of O(binary) when it is named so).
+      description:
+        - Sorted architectures of all C(qemu-system-*) executables on E(PATH) (and of O(binary) when it is named so)
+          that the emulator allowlist allows (see O(emulators_allowlist)).
       returned: always
       type: list
       elements: str
@@ -240,21 +288,24 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._fingerprint import (
     DEFAULT_KVM_DEVICE,
     FingerprintError,
     Fingerprinter,
+    emulators_allowlist,
     module_runner,
 )
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import GROUP_OPTIONS, argument_spec
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            emulator=dict(type='str', default='x86_64'),
-            binary=dict(type='path'),
-            kvm_check=dict(type='bool', default=True),
-            timeout=dict(type='int', default=10),
-        ),
-        supports_check_mode=True,
+    # The action group's shared options (state_dir, image_paths, args_allowlist, emulators_allowlist), then our own.
+    spec = argument_spec(GROUP_OPTIONS)
+    spec.update(
+        emulator=dict(type='str'),
+        binary=dict(type='path'),
+        kvm_check=dict(type='bool', default=True),
+        timeout=dict(type='int', default=10),
     )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     try:
+        allowlist, origin = emulators_allowlist(module.params['emulators_allowlist'])
         fingerprinter = Fingerprinter(
             emulator=module.params['emulator'],
             binary=module.params['binary'],
@@ -262,6 +313,8 @@ def main():
             runner=module_runner(module),
             timeout=module.params['timeout'],
             kvm_device=DEFAULT_KVM_DEVICE if module.params['kvm_check'] else None,
+            emulators_allowlist=allowlist,
+            allowlist_origin=origin,
         )
         facts = fingerprinter.fingerprint().facts()
     except FingerprintError as exc:

@@ -60,7 +60,7 @@ seealso:
     plugin_type: test
     description: Check a version against a version constraint.
   - module: nomadic.qemu.qemu_fingerprint
-    description: Sets the C(driver_qemu_attributes) fact with Nomad's attribute names.
+    description: Sets the fact C(ansible_facts.driver_qemu_attributes) with Nomad's attribute names.
   - name: Nomad constraint block
     description: The operators this test reproduces.
     link: https://developer.hashicorp.com/nomad/docs/job-specification/constraint

@@ -27,7 +27,7 @@ description:
 options:
   _input:
     description:
-      - The version to test, for example the fact C(driver_qemu_version) set by M(nomadic.qemu.qemu_fingerprint).
+      - The version to test, for example the fact C(ansible_facts.driver_qemu_version) set by M(nomadic.qemu.qemu_fingerprint).
       - A string, or a number as YAML reads an unquoted version such as V(7.2), which is taken as its text. Quote a
         version whose last digit is a zero, since YAML reads V(7.10) as the number V(7.1).
       - V(null) gives V(false); any other value that is not a version is an error.
@@ -51,7 +51,7 @@ seealso:
     plugin_type: test
     description: Check a whole Nomad constraint (attribute, operator, value) against a host's attributes.
   - module: nomadic.qemu.qemu_fingerprint
-    description: Sets the C(driver_qemu_version) fact.
+    description: Sets the fact C(ansible_facts.driver_qemu_version).
   - name: Nomad constraint operators
     description: The C(version) and C(semver) operators this test reproduces.
     link: https://developer.hashicorp.com/nomad/docs/job-specification/constraint#operator-values
@@ -61,8 +61,8 @@ EXAMPLES = r"""
 ---
 - name: Do something only where QEMU is newer than 1.2.3
   ansible.builtin.debug:
-    msg: QEMU {{ driver_qemu_version }} is recent enough
-  when: driver_qemu_version is nomadic.qemu.version_satisfies('> 1.2.3')
+    msg: QEMU {{ ansible_facts.driver_qemu_version }} is recent enough
+  when: ansible_facts.driver_qemu_version is nomadic.qemu.version_satisfies('> 1.2.3')
 
 - name: Require QEMU 2.10 or later, but older than 9
   ansible.builtin.assert:

@@ -24,8 +24,8 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._fingerprint import (
     excerpt,
     find_on_path,
     list_emulators,
+    emulators_allowlist,
     module_runner,
-    normalize_emulator,
     run_with_timeout,
 )
 
@@ -80,17 +80,27 @@ class FakeRunner:
     (' riscv64 ', 'riscv64'),
     ('x86_64-microvm', 'x86_64-microvm'),
 ])
-def test_normalize_emulator(emulator, expected):
-    assert normalize_emulator(emulator) == expected
+def test_fingerprinter_emulator(emulator, expected):
+    assert Fingerprinter(emulator=emulator, search_path='').emulator == expected
 
 
-@pytest.mark.parametrize('emulator', ['', 'qemu-system-', 'x86/64', '../x86_64', '-x86_64', 'x86_64 --help', 'x86_64.exe'])
-def test_normalize_emulator_invalid(emulator):
+# The one rule of _emulator.py: '.' and a leading '_' are refused, as by qemu_task and the host policy.
+@pytest.mark.parametrize('emulator', ['', 'qemu-system-', 'x86/64', '../x86_64', '-x86_64', 'x86_64 --help', 'x86_64.exe',
+                                      'x86_64.v2', '_x86'])
+def test_fingerprinter_emulator_invalid(emulator):
     with pytest.raises(FingerprintError) as exc:
-        normalize_emulator(emulator)
+        Fingerprinter(emulator=emulator, search_path='')
     assert str(exc.value) == (
-        'emulator {0!r} is not an emulator name; use the part after qemu-system- in the binary name, '
-        'such as x86_64 or aarch64, or set binary to the absolute path of the emulator'.format(emulator))
+        "emulator {0!r} is not a valid emulator name; use an architecture such as x86_64 or aarch64 "
+        "(letters, digits, '_' and '-'), with or without the qemu-system- prefix".format(emulator))
+
+
+def test_fingerprinter_allowlist_invalid():
+    with pytest.raises(FingerprintError) as exc:
+        Fingerprinter(emulators_allowlist=['x86_64', 'x86_64.v2'], search_path='')
+    assert str(exc.value) == (
+        "emulators_allowlist 'x86_64.v2' is not a valid emulator name; use an architecture such as x86_64 or aarch64 "
+        "(letters, digits, '_' and '-'), with or without the qemu-system- prefix")
 
 
 @pytest.mark.parametrize('path, expected', [
@@ -101,6 +111,8 @@ def test_normalize_emulator_invalid(emulator):
     ('/usr/bin/qemu-img', None),
     ('/usr/bin/qemu-system-', None),
     ('/usr/bin/qemu-system-x86_64.dpkg-old', None),
+    ('/usr/bin/qemu-system-x86_64.v2', None),
+    ('/usr/bin/qemu-system-_x86', None),
 ])
 def test_emulator_from_binary(path, expected):
     assert emulator_from_binary(path) == expected
@@ -561,6 +573,132 @@ def test_fingerprint_binary_unusable(tmp_path, name, mode, description):
     assert runner.calls == []
     assert (result.health, result.binary, result.emulators) == ('undetected', None, [])
     assert result.health_description == description.format(path=path)
+
+
+# ---------------------------------------------------------------- the emulator allowlist (Nomad's emulators_allowlist)
+
+def test_fingerprint_lists_only_allowed_emulators(path_dirs):
+    first, second = path_dirs
+    runner = FakeRunner((0, VERSION_OUTPUT, ''))
+    search_path = os.pathsep.join([str(first), str(second)])
+    result = Fingerprinter(search_path=search_path, runner=runner, kvm_device=None,
+                           emulators_allowlist=['qemu-system-x86_64', 'ppc64', 's390x']).fingerprint()
+    assert runner.calls == [([str(first / 'qemu-system-x86_64'), '--version'], 10)]
+    assert result.emulators == ['ppc64', 'x86_64']
+    assert result.attributes() == {'driver.qemu': 'true', 'driver.qemu.version': '7.2.22', 'driver.qemu.emulators': 'ppc64,x86_64'}
+
+
+def test_fingerprint_takes_the_first_allowed_emulator(path_dirs):
+    first, second = path_dirs
+    runner = FakeRunner((0, VERSION_OUTPUT, ''))
+    result = Fingerprinter(search_path=str(first), runner=runner, kvm_device=None,
+                           emulators_allowlist=['aarch64', 'x86_64']).fingerprint()
+    assert runner.calls == [([str(first / 'qemu-system-aarch64'), '--version'], 10)]
+    assert (result.health, result.binary, result.emulators) == ('healthy', str(first / 'qemu-system-aarch64'), ['aarch64', 'x86_64'])
+
+
+def test_fingerprint_first_allowed_emulator_missing(path_dirs):
+    """As Nomad: the first allowed emulator is fingerprinted, even when a later one is installed."""
+    first, second = path_dirs
+    result = Fingerprinter(search_path=str(first), runner=FakeRunner(), kvm_device=None,
+                           emulators_allowlist=['s390x', 'x86_64']).fingerprint()
+    assert (result.health, result.binary, result.emulators) == ('undetected', None, ['x86_64'])
+    assert result.health_description == (
+        'qemu-system-s390x not found on PATH ({0}); set emulator to one of the emulators found (x86_64), '
+        'install QEMU for s390x, or set binary to its absolute path'.format(first))
+
+
+@pytest.mark.parametrize('origin, said', [
+    (None, ''),
+    ('from the host policy /etc/nomadic-qemu/policy.json', ', from the host policy /etc/nomadic-qemu/policy.json'),
+])
+def test_fingerprint_refuses_an_emulator_not_allowed(path_dirs, origin, said):
+    first, second = path_dirs
+    runner = FakeRunner((0, VERSION_OUTPUT, ''))
+    result = Fingerprinter(emulator='x86_64', search_path=str(first), runner=runner, kvm_checker=fixed_kvm,
+                           emulators_allowlist=['aarch64', 'riscv64'], allowlist_origin=origin).fingerprint()
+    assert runner.calls == []
+    assert result.facts() == {
+        'driver_qemu': False,
+        'driver_qemu_version': None,
+        'driver_qemu_binary': None,
+        'driver_qemu_emulators': ['aarch64'],
+        'driver_qemu_kvm': True,
+        'driver_qemu_kvm_description': 'usable',
+        'driver_qemu_health': 'undetected',
+        'driver_qemu_health_description': (
+            "emulator 'x86_64' is not in emulators_allowlist (aarch64, riscv64{0}), so qemu_task refuses it; set emulator "
+            "to one of those (or leave it unset for the first), or add x86_64 to emulators_allowlist".format(said)),
+        'driver_qemu_attributes': {},
+    }
+
+
+def test_fingerprint_empty_allowlist_allows_nothing(path_dirs):
+    first, second = path_dirs
+    runner = FakeRunner((0, VERSION_OUTPUT, ''))
+    result = Fingerprinter(search_path=str(first), runner=runner, kvm_device=None, emulators_allowlist=[],
+                           allowlist_origin='from the option emulators_allowlist').fingerprint()
+    assert runner.calls == []
+    assert (result.health, result.binary, result.emulators, result.attributes()) == ('undetected', None, [], {})
+    assert result.health_description == (
+        'no emulator is allowed: emulators_allowlist is empty, from the option emulators_allowlist, so qemu_task refuses every '
+        'task; add the emulators tasks may use, such as x86_64, to emulators_allowlist')
+
+
+def test_fingerprint_binary_checked_by_its_name(path_dirs, tmp_path):
+    first, second = path_dirs
+    binary = make_file(tmp_path / 'opt' / 'qemu-system-s390x', GOOD_SCRIPT)
+    result = Fingerprinter(binary=binary, search_path=str(first), runner=FakeRunner(), kvm_device=None,
+                           emulators_allowlist=['x86_64']).fingerprint()
+    assert (result.health, result.emulators) == ('undetected', ['x86_64'])
+    assert result.health_description.startswith("emulator 's390x' is not in emulators_allowlist (x86_64), ")
+
+
+@pytest.mark.parametrize('emulator, health', [('x86_64', 'healthy'), ('aarch64', 'undetected'), (None, 'healthy')])
+def test_fingerprint_binary_without_arch_is_checked_as_emulator(tmp_path, emulator, health):
+    binary = make_file(tmp_path / 'libexec' / 'qemu-kvm', GOOD_SCRIPT)
+    result = Fingerprinter(emulator=emulator, binary=binary, search_path='', runner=FakeRunner((0, VERSION_OUTPUT, '')),
+                           kvm_device=None, emulators_allowlist=['x86_64']).fingerprint()
+    assert result.health == health
+
+
+def write_policy(tmp_path, policy):
+    path = tmp_path / 'policy.json'
+    path.write_text(json.dumps(policy), encoding='utf-8')
+    return str(path)
+
+
+@pytest.mark.parametrize('policy, option, expected', [
+    (None, None, (None, None)),
+    ({'image_paths': ['/srv']}, None, (None, None)),
+    ({'emulators_allowlist': None}, ['x86_64'], (['x86_64'], 'from the option emulators_allowlist')),
+    ({'emulators_allowlist': ['qemu-system-x86_64', 'aarch64']}, None, (['x86_64', 'aarch64'], 'from the host policy {path}')),
+    ({'emulators_allowlist': ['x86_64', 'aarch64']}, ['qemu-system-aarch64'], (['aarch64'], 'from the option emulators_allowlist')),
+    ({'emulators_allowlist': ['x86_64']}, [], ([], 'from the option emulators_allowlist')),
+    ({'emulators_allowlist': []}, None, ([], 'from the host policy {path}')),
+])
+def test_emulators_allowlist(tmp_path, policy, option, expected):
+    path = write_policy(tmp_path, policy) if policy is not None else str(tmp_path / 'none.json')
+    allowlist, origin = emulators_allowlist(option, policy_path=path)
+    assert (allowlist, origin) == (expected[0], expected[1] and expected[1].format(path=path))
+
+
+@pytest.mark.parametrize('policy, option, message', [
+    ({'emulators_allowlist': ['x86_64']}, ['aarch64'],
+     "emulators_allowlist entry 'aarch64' is not in the host policy's emulators_allowlist (x86_64) in {path}; remove it from "
+     "emulators_allowlist, or leave emulators_allowlist unset to use the host policy"),
+    ({'emulators_allowlist': ['x86_64.v2']}, None,
+     "the host policy {path}: emulators_allowlist 'x86_64.v2' is not a valid emulator name; use an architecture such as x86_64 "
+     "or aarch64 (letters, digits, '_' and '-'), with or without the qemu-system- prefix"),
+    ({'emulators': ['x86_64']}, None,
+     "the host policy {path} has the unknown key 'emulators'; use only image_paths, args_allowlist, emulators_allowlist"),
+    (None, ['x86_64', 7], 'emulators_allowlist must be a list of strings'),
+])
+def test_emulators_allowlist_errors(tmp_path, policy, option, message):
+    path = write_policy(tmp_path, policy) if policy is not None else str(tmp_path / 'none.json')
+    with pytest.raises(FingerprintError) as exc:
+        emulators_allowlist(option, policy_path=path)
+    assert str(exc.value) == message.format(path=path)
 
 
 # ---------------------------------------------------------------- Fingerprinter with real processes

@@ -20,6 +20,9 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._policy import (
 )
 
 
+RULE = "(letters, digits, '_' and '-'), with or without the qemu-system- prefix"
+
+
 def test_constants():
     assert DEFAULT_POLICY_PATH == '/etc/nomadic-qemu/policy.json'
     assert POLICY_KEYS == ('image_paths', 'args_allowlist', 'emulators_allowlist')
@@ -64,7 +67,10 @@ def test_load_policy(tmp_path, content, expected):
     ({'image_paths': ['images']}, "the host policy {path}: image_paths entry 'images' is not an absolute path; use absolute"
                                   " directories in image_paths"),
     ({'emulators_allowlist': ['../../bin/sh']}, "the host policy {path}: emulators_allowlist '../../bin/sh' is not a valid emulator"
-                                                " name; use an architecture such as x86_64 or aarch64"),
+                                                " name; use an architecture such as x86_64 or aarch64 " + RULE),
+    # a dot is not part of an emulator name (the fingerprint never accepted it)
+    ({'emulators_allowlist': ['x86_64.v2']}, "the host policy {path}: emulators_allowlist 'x86_64.v2' is not a valid emulator"
+                                             " name; use an architecture such as x86_64 or aarch64 " + RULE),
 ])
 def test_load_policy_errors(tmp_path, content, message):
     path = write(tmp_path, content)
@@ -185,13 +191,15 @@ def test_check_emulator_allows(emulator, allowlist):
      'emulator'),
     ('qemu-system-aarch64', [], "emulator 'aarch64' is not in emulators_allowlist (none); use one of those or add it to"
                                 " emulators_allowlist", 'emulator'),
-    ('../../bin/sh', None, "emulator '../../bin/sh' is not a valid emulator name; use an architecture such as x86_64 or aarch64",
+    ('../../bin/sh', None, "emulator '../../bin/sh' is not a valid emulator name; use an architecture such as x86_64 or aarch64 " + RULE,
      'emulator'),
-    ('qemu-system-', None, "emulator 'qemu-system-' is not a valid emulator name; use an architecture such as x86_64 or aarch64",
+    ('qemu-system-', None, "emulator 'qemu-system-' is not a valid emulator name; use an architecture such as x86_64 or aarch64 " + RULE,
      'emulator'),
-    ('', None, "emulator '' is not a valid emulator name; use an architecture such as x86_64 or aarch64", 'emulator'),
-    ('x86_64', ['x86 64'], "emulators_allowlist 'x86 64' is not a valid emulator name; use an architecture such as x86_64 or aarch64",
-     'emulators_allowlist'),
+    ('', None, "emulator '' is not a valid emulator name; use an architecture such as x86_64 or aarch64 " + RULE, 'emulator'),
+    ('x86_64.v2', None, "emulator 'x86_64.v2' is not a valid emulator name; use an architecture such as x86_64 or aarch64 " + RULE,
+     'emulator'),
+    ('x86_64', ['x86 64'], "emulators_allowlist 'x86 64' is not a valid emulator name; use an architecture such as x86_64 or aarch64 "
+     + RULE, 'emulators_allowlist'),
 ])
 def test_check_emulator_refuses(emulator, allowlist, message, option):
     with pytest.raises(QemuTaskError) as exc:
