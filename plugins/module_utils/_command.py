@@ -13,7 +13,7 @@ import os
 import re
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._ports import normalize_host_address
+from ansible_collections.nomadic.qemu.plugins.module_utils._ports import PORT_RANGE, check_port, normalize_host_address
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import DRIVE_INTERFACES, TASK_OPTIONS
 
 # File names inside the task directory. QEMU is started with the task directory as its
@@ -275,9 +275,11 @@ def _hostfwd(forward):
     label = forward.get('label')
     for key in ('host_port', 'guest_port'):
         port = forward.get(key)
-        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            raise QemuTaskError("forward '%s' has %s %r; use a port between 1 and 65535" % (label, key.replace('_', ' '), port),
-                                option='port_map')
+        what = "forward '%s' has %s" % (label, key.replace('_', ' '))
+        if not isinstance(port, int):
+            # Already-resolved ports only: a string here is a caller's mistake, reported the same way.
+            raise QemuTaskError('%s %r; use a port between %d and %d' % ((what, port) + PORT_RANGE), option='port_map')
+        check_port(port, what, option='port_map')
     address = normalize_host_address(forward.get('host_address'))
     spec = '%s:%d-:%d' % (address, forward['host_port'], forward['guest_port'])
     return ',hostfwd=udp:%s,hostfwd=tcp:%s' % (spec, spec)

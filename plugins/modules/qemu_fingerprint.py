@@ -17,7 +17,7 @@ description:
     as the fingerprint of HashiCorp Nomad's C(qemu) task driver does.
   - Lists every C(qemu-system-*) emulator found on E(PATH) that the emulator allowlist allows (see O(emulators_allowlist)).
   - Checks that KVM can really be used, not only that C(/dev/kvm) exists.
-  - Returns the results as host facts (RV(ansible_facts)) and, under the same names, at the top level of the result
+  - Returns the results as host facts (C(ansible_facts)) and, under the same names, at the top level of the result
     for use with C(register).
   - Also returns Nomad's node attributes (RV(ansible_facts.driver_qemu_attributes)) with Nomad's names and string values,
     so that job constraints such as C(${driver.qemu.version} > 1.2.3) translate directly into conditions.

@@ -26,6 +26,7 @@ author:
 extends_documentation_fragment:
   - nomadic.qemu._attributes
   - nomadic.qemu._attributes.actiongroup_qemu
+  - nomadic.qemu._group
   - nomadic.qemu._task
 attributes:
   check_mode:
@@ -68,25 +69,9 @@ options:
         duration (V(30s), V(1m30s), V(500ms)).
       - Defaults to the task's recorded O(nomadic.qemu.qemu_task#module:kill_timeout), or V(5s). At most V(1h).
     type: raw
-  image_paths:
-    description:
-      - Accepted so that C(module_defaults) for the group C(nomadic.qemu.qemu) work with every module; not used
-        by this module.
-    type: list
-    elements: path
-  args_allowlist:
-    description:
-      - Accepted so that C(module_defaults) for the group C(nomadic.qemu.qemu) work with every module; not used
-        by this module.
-    type: list
-    elements: str
-  emulators_allowlist:
-    description:
-      - Accepted so that C(module_defaults) for the group C(nomadic.qemu.qemu) work with every module; not used
-        by this module.
-    type: list
-    elements: str
 notes:
+  - O(image_paths), O(args_allowlist) and O(emulators_allowlist) are accepted for C(module_defaults) of the group, and
+    not used by this module.
   - Nomad writes C(system_powerdown) to its monitor, polls once a second, and fails with long
     socket paths; this module is event-driven and works with any path length.
   - After shutting a task down, its record says V(stopped), as after

@@ -23,6 +23,7 @@ author:
 extends_documentation_fragment:
   - nomadic.qemu._attributes
   - nomadic.qemu._attributes.actiongroup_qemu
+  - nomadic.qemu._group
   - nomadic.qemu._attributes.info_module
 options:
   name:
@@ -48,24 +49,9 @@ options:
         V(0) returns none.
     type: int
     default: 20
-  image_paths:
-    description:
-      - Accepted so that C(module_defaults) for the group C(nomadic.qemu.qemu) work with every module; not used
-        by this module.
-    type: list
-    elements: path
-  args_allowlist:
-    description:
-      - Accepted so that C(module_defaults) for the group C(nomadic.qemu.qemu) work with every module; not used
-        by this module.
-    type: list
-    elements: str
-  emulators_allowlist:
-    description:
-      - Accepted so that C(module_defaults) for the group C(nomadic.qemu.qemu) work with every module; not used
-        by this module.
-    type: list
-    elements: str
+notes:
+  - O(image_paths), O(args_allowlist) and O(emulators_allowlist) are accepted for C(module_defaults) of the group, and
+    not used by this module.
 seealso:
   - module: nomadic.qemu.qemu_task
 """

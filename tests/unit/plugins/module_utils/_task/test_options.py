@@ -12,6 +12,7 @@ import yaml
 from ansible_collections.nomadic.qemu.plugins.module_utils._duration import format_duration
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task import options as table
+from ansible_collections.nomadic.qemu.plugins.doc_fragments._group import ModuleDocFragment as GroupFragment
 from ansible_collections.nomadic.qemu.plugins.doc_fragments._task import ModuleDocFragment as TaskFragment
 from ansible_collections.nomadic.qemu.plugins.modules import qemu_shutdown, qemu_task, qemu_task_info
 
@@ -20,8 +21,9 @@ def documented(module):
     """The module's options, with those of the nomadic.qemu._task fragment when it extends it."""
     doc = yaml.safe_load(module.DOCUMENTATION)
     options = {}
-    if 'nomadic.qemu._task' in doc.get('extends_documentation_fragment', []):
-        options.update(yaml.safe_load(TaskFragment.DOCUMENTATION)['options'])
+    for name, fragment in (('nomadic.qemu._task', TaskFragment), ('nomadic.qemu._group', GroupFragment)):
+        if name in doc.get('extends_documentation_fragment', []):
+            options.update(yaml.safe_load(fragment.DOCUMENTATION)['options'])
     for name, option in doc['options'].items():
         options[name] = dict(options.get(name, {}), **option)
     return options
