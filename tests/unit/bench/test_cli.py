@@ -5,20 +5,11 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 
 import pytest
 
-BENCH_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'bench'))
-
-
-def _load(name):
-    """A module of the bench package (bench/nqbench/), which lives outside the collection's import path."""
-    if BENCH_DIR not in sys.path:
-        sys.path.insert(0, BENCH_DIR)
-    return importlib.import_module('nqbench.' + name)
+from ansible_collections.nomadic.qemu.tests.unit.bench.bench_loader import BENCH_DIR, load as _load
 
 
 cli = _load('cli')

@@ -6,22 +6,13 @@ the run directory on their command line and stops them through the collection's 
 
 from __future__ import annotations
 
-import importlib
-import os
 import subprocess
 import sys
 import time
 
 import pytest
 
-BENCH_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'bench'))
-
-
-def _load(name):
-    """A module of the bench package (bench/nqbench/), which lives outside the collection's import path."""
-    if BENCH_DIR not in sys.path:
-        sys.path.insert(0, BENCH_DIR)
-    return importlib.import_module('nqbench.' + name)
+from ansible_collections.nomadic.qemu.tests.unit.bench.bench_loader import load as _load
 
 
 processes = _load('processes')
