@@ -56,7 +56,7 @@ def list_tasks(state_dir, observe, name=None, labels=None, console_lines=DEFAULT
     tasks = []
     for task_name, record in found:
         task_dir = TaskDir(state_dir, task_name)
-        task_dir.check_trusted()
+        check_trusted_dir(task_dir.path, 'the task directory')  # state_dir was checked above
         if record.damaged:
             warn('the state record %s is damaged; task %s is not listed' % (task_dir.record_path, task_name))
             continue

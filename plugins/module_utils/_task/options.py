@@ -221,6 +221,13 @@ def argument_spec(*tables, **overrides):
     return spec
 
 
+def stop_timeout(given, recorded=None):
+    """How long a stop waits: the kill_timeout given for this run, else the task's recorded one, else the default."""
+    if given is not None:
+        return check_option('kill_timeout', given)
+    return TASK_OPTIONS['kill_timeout'].default if recorded is None else recorded
+
+
 def check_option(name, value):
     """One qemu_task option checked (None: its default); the job-file reader and the reconciler share this."""
     return TASK_OPTIONS[name].check(value)

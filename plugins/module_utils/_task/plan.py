@@ -20,7 +20,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._image_header import 
 from ansible_collections.nomadic.qemu.plugins.module_utils._paths import check_args, check_image_chain, resolve_image
 from ansible_collections.nomadic.qemu.plugins.module_utils._policy import check_emulator, effective_policy, load_policy
 from ansible_collections.nomadic.qemu.plugins.module_utils._ports import allocate_ports, validate_ports
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import TASK_OPTIONS, check_option
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import check_option, stop_timeout
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import check_wait_for
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import default_state_dir
 
@@ -60,10 +60,7 @@ class Planner:
 
     def kill_timeout(self, record=None):
         """How long a stop waits: this run's kill_timeout, else the one the task was started with, else the default."""
-        if self.params.get('kill_timeout') is not None:
-            return self.option('kill_timeout')
-        recorded = (record.config if record is not None else {}).get('kill_timeout')
-        return TASK_OPTIONS['kill_timeout'].default if recorded is None else recorded
+        return stop_timeout(self.params.get('kill_timeout'), record.config.get('kill_timeout') if record is not None else None)
 
     def graceful(self, record=None):
         if self.params.get('graceful_shutdown') is not None:

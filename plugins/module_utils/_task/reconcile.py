@@ -20,7 +20,7 @@ import time
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import tail
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir, TaskRecord
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.view import diff_view, task_view
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.view import diff_view, plan_view, task_view
 
 # Waiting for another run on the same task: beyond its own stop time (kill_timeout).
 LOCK_WAIT = 300
@@ -75,6 +75,8 @@ class Reconciler:
     def run(self):
         state = self.planner.option('state')
         task_dir = TaskDir.from_params(self.params.get('state_dir'), self.params.get('name'))
+        # Before anything is read, or a lock file made, in directories others could write.
+        task_dir.check_trusted()
         if self.check_mode or (state in ('absent', 'stopped') and not task_dir.exists()):
             return self._reconcile(state, task_dir)
         lock_wait = LOCK_WAIT
@@ -83,7 +85,6 @@ class Reconciler:
         except QemuTaskError:
             pass  # reported with the rest of the configuration
         made_state_dir = not os.path.isdir(task_dir.state_dir)
-        task_dir.check_trusted()  # before the lock file is made in it
         lock = task_dir.lock(lock_wait)
         lock.acquire()
         try:
@@ -95,7 +96,6 @@ class Reconciler:
                 task_dir.remove_state_dir_if_empty()
 
     def _reconcile(self, state, task_dir):
-        task_dir.check_trusted()
         record = task_dir.read()
         if record is not None and record.damaged:
             self.warn('the state record %s is damaged; treating the task as not running' % task_dir.record_path)
@@ -153,7 +153,7 @@ class Reconciler:
             self._stop_orphans(task_dir, record, orphans)
         same_argv = process is not None and record.argv == plan.argv
         same_config = same_argv and record.config == plan.config and record.labels == plan.labels
-        after = {'state': 'running', 'argv': plan.argv, 'config': plan.config, 'labels': plan.labels}
+        after = plan_view(plan)
         if same_config and not restart:
             self._wait_ready(plan, task_dir, process)
             return self._result(False, task_view(task_dir, record, process), before, after)
@@ -204,7 +204,7 @@ class Reconciler:
             raise
         self.actions.append('started')
         self._wait_ready(plan, task_dir, started)
-        after = {'state': 'running', 'argv': plan.argv, 'config': plan.config, 'labels': plan.labels}
+        after = plan_view(plan)
         return self._result(True, task_view(task_dir, new_record, started), before, after)
 
     def _adopt(self, task_dir, record, plan, adopted, others, before):
@@ -221,7 +221,7 @@ class Reconciler:
             task_dir.ensure()
             task_dir.write(new_record)
             self._wait_ready(plan, task_dir, adopted)
-        after = {'state': 'running', 'argv': plan.argv, 'config': plan.config, 'labels': plan.labels}
+        after = plan_view(plan)
         return self._result(True, task_view(task_dir, new_record, adopted), before, after)
 
     def _start_and_record(self, task_dir, plan, new_record):

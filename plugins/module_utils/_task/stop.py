@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._process import QemuProcess, is_qemu_program, program_name
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import TASK_OPTIONS, check_option
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import stop_timeout
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.reconcile import LOCK_WAIT
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir
 
@@ -29,9 +29,7 @@ class QemuShutdownRunner:
         self.warn = warn or (lambda msg: None)
 
     def _kill_timeout(self, recorded=None):
-        if self.params.get('kill_timeout') is not None:
-            return check_option('kill_timeout', self.params['kill_timeout'])
-        return TASK_OPTIONS['kill_timeout'].default if recorded is None else recorded
+        return stop_timeout(self.params.get('kill_timeout'), recorded)
 
     def run(self):
         # A bad kill_timeout is reported whatever the VM's state, and before waiting for the lock.

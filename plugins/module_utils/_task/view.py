@@ -39,3 +39,8 @@ def diff_view(record, process):
     if record is None or record.damaged:
         return {'state': 'absent'}
     return {'state': 'running' if process else 'stopped', 'argv': record.argv, 'config': record.config, 'labels': record.labels}
+
+
+def plan_view(plan):
+    """The diff side of a task that is to run a Plan."""
+    return {'state': 'running', 'argv': plan.argv, 'config': plan.config, 'labels': plan.labels}
