@@ -23,6 +23,9 @@ MONITOR_SOCKET = 'qmp.sock'
 AGENT_SOCKET = 'qga.sock'
 PIDFILE = 'qemu.pid'
 CONSOLE_LOG = 'console.log'
+# The per-task copy-on-write overlay over a base image (overlay, ephemeral).
+OVERLAY_FILE = 'overlay.qcow2'
+DISK_FILE_PREFIX = 'disk-'
 
 DRIVE_ID = 'image0'
 AGENT_CHARDEV_ID = 'qga0'
@@ -79,6 +82,11 @@ _MANAGED_SET_TARGETS = {
     ('chardev', MONITOR_CHARDEV_ID): ('the QMP socket', ''),
     ('chardev', AGENT_CHARDEV_ID): ('the guest agent socket', ''),
 }
+
+def disk_file(name, fmt):
+    """The file name of a disk the collection creates in the task directory."""
+    return '%s%s.%s' % (DISK_FILE_PREFIX, name, fmt)
+
 
 _NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 _FORMAT_RE = re.compile(r'^[a-z0-9][a-z0-9_-]*$')
@@ -213,6 +221,9 @@ def escape_opt_value(value):
 def _check_set(value):
     """Refuse ``-set`` on the objects the collection manages."""
     target = value.split('=', 1)[0].split('.')
+    if len(target) >= 3 and target[0] == 'drive' and target[1].startswith(DISK_FILE_PREFIX):
+        raise QemuTaskError("args contains '-set %s', which changes the disk %s that the collection manages; remove it from args"
+                            " (set the disk's options in disks instead)" % (value, target[1][len(DISK_FILE_PREFIX):]), option='args')
     if len(target) >= 3 and (target[0], target[1]) in _MANAGED_SET_TARGETS:
         what, hint = _MANAGED_SET_TARGETS[(target[0], target[1])]
         raise QemuTaskError("args contains '-set %s', which changes %s that the collection manages; remove it from args%s"
@@ -285,15 +296,29 @@ def _hostfwd(forward):
     return ',hostfwd=udp:%s,hostfwd=tcp:%s' % (spec, spec)
 
 
+def _disk_drive(disk):
+    spec = 'file=%s,if=%s,id=%s,format=%s' % (escape_opt_value(_block_filename(disk['file'])), disk['interface'], disk['id'], disk['format'])
+    if disk.get('serial'):
+        spec += ',serial=%s' % disk['serial']
+    if disk.get('readonly'):
+        spec += ',readonly=on'
+    if disk.get('cache'):
+        spec += ',cache=%s' % disk['cache']
+    if disk.get('discard'):
+        spec += ',discard=unmap'
+    return spec
+
+
 def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].default, accelerator=TASK_OPTIONS['accelerator'].default,
                memory=TASK_OPTIONS['memory'].default, cpus=None, drive_interface=TASK_OPTIONS['drive_interface'].default,
-               guest_agent=False, args=(), forwards=(), task_dir=None, image_format=None):
+               guest_agent=False, args=(), forwards=(), task_dir=None, image_format=None, image_media='disk', drives=()):
     """The QEMU command line for a task, in Nomad's order, adapted to a VM that runs detached.
 
     ::
 
         <binary> -machine type=<machine_type>,accel=<accelerator> -name <name> -m <memory>M [-smp <cpus>]
-          -drive file=<image>,if=<drive_interface>,id=image0[,format=<image_format>]
+          -drive file=<image>,if=<drive_interface>,id=image0[,format=<image_format>][,media=cdrom]
+          [-drive file=<file>,if=<interface>,id=disk-<name>,format=<format>[,serial=..][,readonly=on][,cache=..][,discard=unmap]]...
           -display none -serial file:<task_dir>/console.log -monitor none -qmp unix:qmp.sock,server=on,wait=off
           [-chardev socket,path=qga.sock,server=on,wait=off,id=qga0
            -device virtio-serial -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0]   # guest_agent
@@ -321,6 +346,10 @@ def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].de
 
     Values inside ``key=value`` options have their commas doubled. args are checked with
     check_args_structure() (policy checks are _paths.check_args()).
+
+    ``image_media`` 'cdrom' attaches the image as a CD-ROM (read-only). ``drives`` are the data
+    disks, dicts with id, file, format, interface, serial, readonly, cache and discard, in the
+    guest's order.
     """
     for what, option, value in (('emulator binary', 'emulator', binary), ('name', 'name', name), ('image_path', 'image_path', image)):
         if not isinstance(value, str) or not value:
@@ -348,6 +377,10 @@ def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].de
     drive = 'file=%s,if=%s,id=%s' % (escape_opt_value(_block_filename(image)), drive_interface, DRIVE_ID)
     if image_format is not None:
         drive += ',format=%s' % image_format
+    if image_media == 'cdrom':
+        drive += ',media=cdrom'
+    elif image_media != 'disk':
+        raise QemuTaskError('image_media %r is not valid; use disk or cdrom' % (image_media,), option='image_media')
     argv = [
         binary,
         '-machine', 'type=%s,accel=%s' % (machine_type, accelerator),
@@ -358,6 +391,10 @@ def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].de
         argv += ['-smp', str(cpus)]
     argv += [
         '-drive', drive,
+    ]
+    for extra in drives:
+        argv += ['-drive', _disk_drive(extra)]
+    argv += [
         '-display', 'none',
         # The legacy file: syntax takes the rest of the word literally: no comma escaping here.
         '-serial', 'file:' + in_task_dir(CONSOLE_LOG),

@@ -119,7 +119,7 @@ def _base(task_dir):
     return task_dir if task_dir else os.getcwd()
 
 
-def resolve_image(image_path, task_dir, image_paths=None, task_dir_allowed=True):
+def resolve_image(image_path, task_dir, image_paths=None, task_dir_allowed=True, option='image_path'):
     """Return the real path of the image (symlinks resolved, ``..`` collapsed), after checking it.
 
     - A relative ``image_path`` is relative to ``task_dir`` (as in Nomad), or to the working
@@ -131,9 +131,10 @@ def resolve_image(image_path, task_dir, image_paths=None, task_dir_allowed=True)
       tells nothing about files outside the allowed directories.
     - The image must exist, be a regular file or a block device, and be readable by this user.
     - With ``task_dir_allowed`` False, ``task_dir`` is only the base of relative paths.
+    - ``option`` is the option named in errors (``disks[1].file``...).
     """
     if not isinstance(image_path, str) or not image_path:
-        raise QemuTaskError('image_path must be set to the image file, such as /var/lib/images/vm.qcow2', option='image_path')
+        raise QemuTaskError('%s must be set to the image file, such as /var/lib/images/vm.qcow2' % option, option=option)
     image_paths = check_image_paths(image_paths)
     base = _base(task_dir)
     real = os.path.realpath(os.path.join(base, image_path))
@@ -143,27 +144,27 @@ def resolve_image(image_path, task_dir, image_paths=None, task_dir_allowed=True)
             where = "resolves to '%s' which is" % real
         else:
             where = 'is'
-        raise QemuTaskError("image_path '%s' %s outside the allowed image_paths (%s); add its directory to image_paths or move the image"
-                            % (image_path, where, describe_list(image_paths)), option='image_path')
+        raise QemuTaskError("%s '%s' %s outside the allowed image_paths (%s); add its directory to image_paths or move the image"
+                            % (option, image_path, where, describe_list(image_paths)), option=option)
     try:
         mode = os.stat(real).st_mode
     except FileNotFoundError:
         if os.path.isabs(image_path):
-            raise QemuTaskError("image_path '%s' does not exist" % image_path, option='image_path') from None
-        raise QemuTaskError("image_path '%s' does not exist in the %s directory (%s)"
-                            % (image_path, 'task' if task_dir else 'working', base), option='image_path') from None
+            raise QemuTaskError("%s '%s' does not exist" % (option, image_path), option=option) from None
+        raise QemuTaskError("%s '%s' does not exist in the %s directory (%s)"
+                            % (option, image_path, 'task' if task_dir else 'working', base), option=option) from None
     except OSError as exc:
-        raise QemuTaskError("image_path '%s' cannot be read (%s); fix the permissions of its directories"
-                            % (image_path, exc.strerror), option='image_path') from None
+        raise QemuTaskError("%s '%s' cannot be read (%s); fix the permissions of its directories"
+                            % (option, image_path, exc.strerror), option=option) from None
     if stat.S_ISDIR(mode):
-        raise QemuTaskError("image_path '%s' is a directory; set image_path to the image file inside it" % image_path,
-                            option='image_path')
+        raise QemuTaskError("%s '%s' is a directory; set %s to the image file inside it" % (option, image_path, option),
+                            option=option)
     if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
-        raise QemuTaskError("image_path '%s' is not a regular file or block device; set image_path to an image file" % image_path,
-                            option='image_path')
+        raise QemuTaskError("%s '%s' is not a regular file or block device; set %s to an image file" % (option, image_path, option),
+                            option=option)
     if not os.access(real, os.R_OK):
-        raise QemuTaskError("image_path '%s' is not readable by the user running the task (uid %d); make it readable by that user"
-                            % (image_path, os.geteuid()), option='image_path')
+        raise QemuTaskError("%s '%s' is not readable by the user running the task (uid %d); make it readable by that user"
+                            % (option, image_path, os.geteuid()), option=option)
     return real
 
 
@@ -417,7 +418,7 @@ def check_args(args, args_allowlist=None, image_paths=None, task_dir=None, task_
     return []
 
 
-def check_image_chain(chain, image_paths, task_dir=None, task_dir_allowed=True):
+def check_image_chain(chain, image_paths, task_dir=None, task_dir_allowed=True, option='image_path'):
     """Check the files an image refers to itself against image_paths.
 
     ``chain`` is the parsed output of ``qemu-img info --output=json --backing-chain IMAGE``
@@ -445,11 +446,11 @@ def check_image_chain(chain, image_paths, task_dir=None, task_dir_allowed=True):
             head = name.split('/', 1)[0]
             if ':' in head:
                 if not name.startswith('file:'):
-                    raise QemuTaskError("image_path '%s' refers to '%s', which is not a local file; image_paths allows local image"
-                                        " files only" % (image, name), option='image_path')
+                    raise QemuTaskError("%s '%s' refers to '%s', which is not a local file; image_paths allows local image"
+                                        " files only" % (option, image, name), option=option)
                 name = name[len('file:'):]
             real = os.path.realpath(os.path.join(os.path.dirname(image) or _base(task_dir), name))
             if not any(_contains(root, real) for root in roots):
-                raise QemuTaskError("image_path '%s' refers to '%s', which is outside the allowed image_paths (%s); rebase the image"
+                raise QemuTaskError("%s '%s' refers to '%s', which is outside the allowed image_paths (%s); rebase the image"
                                     " onto a file inside them or add that directory to image_paths"
-                                    % (image, name, describe_list(image_paths)), option='image_path')
+                                    % (option, image, name, describe_list(image_paths)), option=option)

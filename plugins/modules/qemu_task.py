@@ -75,7 +75,113 @@ options:
       - The image's format (C(-drive format=...)), for example V(raw) or V(qcow2). Unset, QEMU
         probes it, as with Nomad; for a raw image QEMU then warns and keeps the guest from
         writing its first sector, so give V(raw) for raw images.
+      - With O(overlay), the format of the base, written into the overlay as its backing format; unset, it is
+        read from the image's header (qcow2, qed, vmdk, else raw).
     type: str
+  image_media:
+    description:
+      - How the image is attached. V(disk) is a hard disk (C(-drive)). V(cdrom) is a CD-ROM (C(-drive
+        media=cdrom)), read-only; an ISO image that is not hybrid boots only that way. Nomad always attaches a disk.
+      - Unset, an ISO 9660 image (found by its content, not its name) is a CD-ROM when O(drive_interface) is
+        V(ide) or V(scsi), the only interfaces a CD-ROM can use, and a disk otherwise.
+      - The firmware tries the hard disks before the CD-ROM. So an installer ISO with an empty disk in O(disks)
+        boots the installer, and once it has installed a system on the disk, the disk boots.
+    type: str
+    choices: [disk, cdrom]
+  overlay:
+    description:
+      - Boot the image through a copy-on-write overlay of the task's own, C(overlay.qcow2) in the task
+        directory, with O(image_path) as its read-only base and an explicit backing format (O(image_format)).
+        The guest's writes go to the overlay; the base is never written, so many tasks can boot from one base
+        at once. Without it, the image itself is the guest's disk, and a second VM on it fails on QEMU's
+        write lock.
+      - The overlay is kept across stop, start and restart, and removed with V(absent).
+      - When the base changes (its real path, or its size, modification time or inode), the VM restarts and
+        C(--diff) shows the change. The overlay holds the guest's data, so it is kept (moved onto the new
+        path with C(qemu-img rebase -u)), with a warning that the guest may see an inconsistent disk, unless
+        O(overlay_reset) is set.
+    type: bool
+    default: false
+  ephemeral:
+    description:
+      - Like O(overlay) (which it implies), but the overlay is discarded whenever the VM stops, and a fresh one
+        is made at every start, so each boot starts from the base as it is. O(disks) are kept all the same.
+    type: bool
+    default: false
+  overlay_reset:
+    description:
+      - When the base of O(overlay) changed, make a new, empty overlay on it instead of keeping the old one.
+        The guest's writes to its root disk are lost. With an unchanged base it does nothing, so it can stay set.
+      - Not part of the task's configuration, so setting it never restarts the VM.
+    type: bool
+    default: false
+  disks:
+    description:
+      - Extra disks, attached after the image in this order (C(-drive id=disk-<name>)).
+      - A disk with O(disks[].size) is the task's own. It is created in the task directory as
+        C(disk-<name>.qcow2) or C(disk-<name>.raw) when missing, kept across stop, start and restart,
+        and removed with V(absent). A larger size grows it (while the VM is stopped, so the VM restarts); a
+        smaller one is refused.
+      - A disk with O(disks[].file) is an existing image, used as it is and never removed; it is checked
+        like O(image_path), with its backing files, against O(image_paths).
+      - Adding, removing or changing a disk restarts the VM, with a diff. A disk removed from the list is
+        detached, and its file is kept in the task directory until V(absent); listing it again attaches it
+        with its data.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - The disk's name, unique in the task; 1 to 32 letters, digits, C(.), C(_) or C(-).
+        type: str
+        required: true
+      size:
+        description:
+          - The disk's size, in bytes or with a K, M, G or T suffix (powers of 1024), for example V(10G).
+            Rounded up to whole 512-byte sectors.
+          - Required unless O(disks[].file) is given; not allowed with it.
+        type: raw
+      format:
+        description:
+          - The disk's format. A disk's format never changes. For O(disks[].file), unset reads it from the
+            image's header.
+          - Defaults to V(qcow2) for a disk the task creates.
+        type: str
+        choices: [qcow2, raw]
+      interface:
+        description:
+          - The interface the disk is attached with (C(-drive if=...)); V(virtio) disks are C(/dev/vdX)
+            in a Linux guest, in the order of the list after any virtio image.
+        type: str
+        choices: [ide, scsi, sd, mtd, floppy, pflash, virtio, none]
+        default: virtio
+      serial:
+        description:
+          - The serial number the guest sees (up to 20 letters, digits, C(.), C(_) or C(-)); a Linux guest
+            lists the disk as C(/dev/disk/by-id/virtio-<serial>).
+        type: str
+      readonly:
+        description:
+          - Attach the disk read-only.
+        type: bool
+        default: false
+      cache:
+        description:
+          - QEMU's cache mode for the disk (C(-drive cache=...)); unset is QEMU's default, V(writeback).
+        type: str
+        choices: [none, writeback, writethrough, directsync, unsafe]
+      discard:
+        description:
+          - Pass the guest's discard (TRIM) requests on to the file (C(discard=unmap)), so that freed space
+            is given back to the host.
+        type: bool
+        default: false
+      file:
+        description:
+          - An existing disk image to attach instead of creating one. Relative to the task directory when
+            relative.
+        type: path
   accelerator:
     description:
       - V(tcg) is QEMU's software emulation (Nomad's default). V(kvm) uses hardware

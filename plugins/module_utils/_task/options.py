@@ -15,14 +15,24 @@ type, default, choices and bounds are the ones declared here.
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.nomadic.qemu.plugins.module_utils._duration import format_duration, parse_duration
 from ansible_collections.nomadic.qemu.plugins.module_utils._emulator import DEFAULT_EMULATOR, normalize_emulator
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._size import parse_size
 
 STATES = ('running', 'stopped', 'restarted', 'present', 'absent')
 ACCELERATORS = ('tcg', 'kvm', 'auto')
 DRIVE_INTERFACES = ('ide', 'scsi', 'sd', 'mtd', 'floppy', 'pflash', 'virtio', 'none')
 SHUTDOWN_METHODS = ('acpi', 'agent')
+IMAGE_MEDIA = ('disk', 'cdrom')
+DISK_FORMATS = ('qcow2', 'raw')
+DISK_CACHE_MODES = ('none', 'writeback', 'writethrough', 'directsync', 'unsafe')
+# A disk's name: its file (disk-<name>.<format>) and drive id (disk-<name>) in the task directory.
+DISK_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$')
+# What virtio-blk and IDE keep of a serial number: 20 bytes.
+DISK_SERIAL_RE = re.compile(r'^[A-Za-z0-9_.-]{1,20}$')
 # Nomad's bounds for resources.memory (MB).
 MEMORY_BOUNDS = (128, 4000000)
 # The longest a stop may wait for a guest before forcing it: every wait stays bounded.
@@ -137,6 +147,59 @@ def _check_labels(option, value):
     return dict(value)
 
 
+def _check_disks(option, value):
+    """The disks list, each entry normalized: size in bytes, defaults filled in, names unique."""
+    if not isinstance(value, list):
+        raise QemuTaskError('disks must be a list of disks, such as [{name: data, size: 10G}]', option='disks')
+    disks = []
+    seen = set()
+    for index, entry in enumerate(value):
+        where = 'disks[%d]' % index
+        if not isinstance(entry, dict):
+            raise QemuTaskError('%s is %r, not a disk; give a mapping such as {name: data, size: 10G}' % (where, entry), option='disks')
+        unknown = sorted(set(entry) - set(option.suboptions))
+        if unknown:
+            raise QemuTaskError('%s has the unknown key(s) %s; a disk takes %s' % (where, ', '.join(unknown), ', '.join(option.suboptions)),
+                                option='disks')
+        disk = {}
+        for key, sub in option.suboptions.items():
+            item = entry.get(key)
+            if item is None:
+                item = _copy(sub.default)
+            elif sub.choices and item not in sub.choices:
+                raise QemuTaskError('%s.%s %r is not valid; use one of %s' % (where, key, item, ', '.join(sub.choices)), option='disks')
+            disk[key] = item
+        name = disk['name']
+        if not isinstance(name, str) or not DISK_NAME_RE.fullmatch(name):
+            raise QemuTaskError("%s.name %r is not a disk name; use 1 to 32 letters, digits, '.', '_' or '-', starting with a letter or "
+                                "digit" % (where, name), option='disks')
+        where = 'disks[%s]' % name
+        if name in seen:
+            raise QemuTaskError('%s is given twice; give each disk a name of its own' % where, option='disks')
+        seen.add(name)
+        if disk['file'] is not None:
+            if disk['size'] is not None:
+                raise QemuTaskError('%s has both file and size; a file disk is used as it is: remove size, or remove file to have '
+                                    'the disk created in the task directory' % where, option='disks')
+            if not isinstance(disk['file'], str) or not disk['file']:
+                raise QemuTaskError('%s.file must be the path of an existing disk image' % where, option='disks')
+            if entry.get('format') is None:
+                disk['format'] = None  # a file's format is read from its header
+        elif disk['size'] is None:
+            raise QemuTaskError('%s has no size; give the size to create it with, such as 10G (or file, an existing image)' % where,
+                                option='disks')
+        else:
+            disk['size'] = parse_size(disk['size'], '%s.size' % where)
+        if disk['serial'] is not None and not (isinstance(disk['serial'], str) and DISK_SERIAL_RE.fullmatch(disk['serial'])):
+            raise QemuTaskError("%s.serial %r is not valid; use 1 to 20 letters, digits, '.', '_' or '-'" % (where, disk['serial']),
+                                option='disks')
+        for key in ('readonly', 'discard'):
+            if not isinstance(disk[key], bool):
+                raise QemuTaskError('%s.%s must be true or false' % (where, key), option='disks')
+        disks.append(disk)
+    return disks
+
+
 _CHECKS = {
     'memory': _check_memory,
     'cpus': _check_cpus,
@@ -144,6 +207,7 @@ _CHECKS = {
     'timeout': _check_duration,
     'emulator': _check_emulator,
     'labels': _check_labels,
+    'disks': _check_disks,
 }
 
 
@@ -175,11 +239,29 @@ WAIT_FOR_OPTIONS = _table(
     Option('timeout', 'raw', default='5m', bounds=(0, MAX_WAIT_TIMEOUT)),
 )
 
+# A disk of the disks option.
+DISK_OPTIONS = _table(
+    Option('name', 'str', required=True),
+    Option('size', 'raw'),
+    Option('format', 'str', default='qcow2', spec_default=False, choices=DISK_FORMATS),
+    Option('interface', 'str', default='virtio', choices=DRIVE_INTERFACES),
+    Option('serial', 'str'),
+    Option('readonly', 'bool', default=False),
+    Option('cache', 'str', choices=DISK_CACHE_MODES),
+    Option('discard', 'bool', default=False),
+    Option('file', 'path'),
+)
+
 # qemu_task's own options. ``nomad`` is where the qemu driver's job file sets the option.
 TASK_OPTIONS = _table(
     Option('state', 'str', default='running', choices=STATES),
     Option('image_path', 'path', nomad='config.image_path'),
     Option('image_format', 'str'),
+    Option('image_media', 'str', choices=IMAGE_MEDIA),
+    Option('overlay', 'bool', default=False),
+    Option('ephemeral', 'bool', default=False),
+    Option('overlay_reset', 'bool', default=False),
+    Option('disks', 'list', elements='dict', default=[], suboptions=DISK_OPTIONS),
     Option('accelerator', 'str', default='tcg', choices=ACCELERATORS, nomad='config.accelerator'),
     Option('graceful_shutdown', 'bool', default=False, spec_default=False, nomad='config.graceful_shutdown'),
     Option('guest_agent', 'bool', default=False, nomad='config.guest_agent'),

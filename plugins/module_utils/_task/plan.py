@@ -20,23 +20,31 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._image_header import 
 from ansible_collections.nomadic.qemu.plugins.module_utils._paths import check_args, check_image_chain, resolve_image
 from ansible_collections.nomadic.qemu.plugins.module_utils._policy import check_emulator, effective_policy, load_policy
 from ansible_collections.nomadic.qemu.plugins.module_utils._ports import allocate_ports, validate_ports
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.media import RESTART_KEYS, plan_media, prepare
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import check_option, stop_timeout
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import check_wait_for
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import default_state_dir
 
 
 class Plan:
-    """What a task should run: the argv, the options behind it (config), the accelerator and the ports."""
+    """What a task should run: the argv, the options behind it (config), the accelerator, the ports and its media."""
 
-    __slots__ = ('argv', 'config', 'accelerator', 'ports', 'labels', 'wait_for')
+    __slots__ = ('argv', 'config', 'accelerator', 'ports', 'labels', 'wait_for', 'media', 'prepare')
 
-    def __init__(self, argv, config, accelerator, ports, labels, wait_for):
+    def __init__(self, argv, config, accelerator, ports, labels, wait_for, media=None, prepare=None):
         self.argv = argv
         self.config = config
         self.accelerator = accelerator
         self.ports = ports
         self.labels = labels
         self.wait_for = wait_for
+        self.media = media
+        # Runs the media's steps (qemu-img) just before QEMU starts; returns the files it created.
+        self.prepare = prepare or (lambda: [])
+
+    def needs_restart(self, record):
+        """Whether a VM started from ``record`` must be restarted to run this plan: another command line, base or disks."""
+        return record.argv != self.argv or any(record.config.get(key) != self.config.get(key) for key in RESTART_KEYS)
 
 
 class Planner:
@@ -115,6 +123,16 @@ class Planner:
         image_paths = policy.get('image_paths')
         image_format = self.option('image_format')
         image = resolve_image(image_path, task_dir.path, image_paths, task_dir_allowed=trusted)
+        drive_interface = self.option('drive_interface')
+
+        def check_file(path, option):
+            real = resolve_image(path, task_dir.path, image_paths, task_dir_allowed=trusted, option=option)
+            if image_paths is not None:
+                self._check_backing_files(real, image_paths, task_dir, trusted, None, option=option)
+            return real
+
+        media = plan_media(dict((name, self.option(name)) for name in ('image_media', 'overlay', 'ephemeral', 'overlay_reset', 'disks')),
+                           task_dir, record, image, image_format, drive_interface, check_file)
         args = list(self.option('args'))
         block_files = check_args(args, policy.get('args_allowlist'), image_paths, task_dir.path, task_dir_allowed=trusted)
         if image_paths is not None:
@@ -133,9 +151,10 @@ class Planner:
         guest_agent = bool(self.option('guest_agent'))
         labels = self.option('labels')
         wait_for = check_wait_for(self.params.get('wait_for'), port_map, guest_agent)
-        argv = build_argv(binary, task_dir.name, image, machine_type=self.option('machine_type'), accelerator=accelerator,
-                          memory=memory, cpus=cpus, drive_interface=self.option('drive_interface'), guest_agent=guest_agent,
-                          args=args, forwards=forwards, task_dir=task_dir.path, image_format=image_format)
+        argv = build_argv(binary, task_dir.name, media.boot['file'], machine_type=self.option('machine_type'), accelerator=accelerator,
+                          memory=memory, cpus=cpus, drive_interface=drive_interface, guest_agent=guest_agent,
+                          args=args, forwards=forwards, task_dir=task_dir.path, image_format=media.boot['format'],
+                          image_media=media.boot['media'], drives=media.drives)
         config = {
             'emulator': emulator,
             'binary': binary,
@@ -144,7 +163,7 @@ class Planner:
             'image_format': image_format,
             'accelerator': self.option('accelerator'),
             'machine_type': self.option('machine_type'),
-            'drive_interface': self.option('drive_interface'),
+            'drive_interface': drive_interface,
             'memory': memory,
             'cpus': cpus,
             'args': args,
@@ -155,9 +174,12 @@ class Planner:
             'graceful_shutdown': self.graceful(),
             'kill_timeout': self.option('kill_timeout'),
         }
+        config.update(media.config)
         ports_info = dict((label, {'host': host_ports[label], 'guest': port_map[label], 'host_address': host_address})
                           for label in sorted(port_map))
-        return Plan(argv, config, accelerator, ports_info, labels, wait_for)
+        steps = media.steps
+        return Plan(argv, config, accelerator, ports_info, labels, wait_for, media=media,
+                    prepare=lambda: prepare(steps, self.find_binary('qemu-img'), self.run_command))
 
     @staticmethod
     def _host_ports(task_dir, record, own_ports, port_map, ports, host_address):
@@ -171,17 +193,17 @@ class Planner:
         return allocate_ports(port_map, ports, previous=previous, reserved=reserved, own=own_ports,
                               host_address=host_address or None, rng=random.Random(task_dir.path))
 
-    def _check_backing_files(self, image, image_paths, task_dir, trusted, image_format):
+    def _check_backing_files(self, image, image_paths, task_dir, trusted, image_format, option='image_path'):
         """A qcow2 (or vmdk...) image inside image_paths must not pull in files from outside through its backing chain.
 
         The names in the headers are checked first, in Python: qemu-img opens what they name
         (an nbd:// backing file makes it connect), so it only runs on chains already known local.
         """
-        check_image_chain(header_chain(image), image_paths, task_dir.path, task_dir_allowed=trusted)
+        check_image_chain(header_chain(image), image_paths, task_dir.path, task_dir_allowed=trusted, option=option)
         qemu_img = self.find_binary('qemu-img')
         if not qemu_img:
-            raise QemuTaskError('image_paths is in force, and checking the backing files of image_path %s needs qemu-img, '
-                                'which was not found on PATH; install it (Debian: qemu-utils)' % image, option='image_paths')
+            raise QemuTaskError('image_paths is in force, and checking the backing files of %s %s needs qemu-img, '
+                                'which was not found on PATH; install it (Debian: qemu-utils)' % (option, image), option='image_paths')
         command = [qemu_img, 'info', '--output=json', '--backing-chain', '-U']
         if image_format:
             command += ['-f', image_format]
@@ -191,9 +213,9 @@ class Planner:
         except ValueError:
             chain = None
         if chain is None:
-            raise QemuTaskError('image_path %s cannot be read by qemu-img (exit status %s): %s; check that it is a disk image'
-                                % (image, rc, (err or out or '').strip()[:300]), option='image_path')
-        check_image_chain(chain, image_paths, task_dir.path, task_dir_allowed=trusted)
+            raise QemuTaskError('%s %s cannot be read by qemu-img (exit status %s): %s; check that it is a disk image'
+                                % (option, image, rc, (err or out or '').strip()[:300]), option=option)
+        check_image_chain(chain, image_paths, task_dir.path, task_dir_allowed=trusted, option=option)
 
 
 def _task_dir_trusted(task_dir):

@@ -151,7 +151,7 @@ class Reconciler:
             return self._adopt(task_dir, record, plan, adopted, [o for o in orphans if o is not adopted], before)
         if orphans:
             self._stop_orphans(task_dir, record, orphans)
-        same_argv = process is not None and record.argv == plan.argv
+        same_argv = process is not None and not plan.needs_restart(record)
         same_config = same_argv and record.config == plan.config and record.labels == plan.labels
         after = plan_view(plan)
         if same_config and not restart:
@@ -173,6 +173,8 @@ class Reconciler:
             new_record = new_record.copy(recoveries=new_record.recoveries + 1)
             self.warn("task '%s': its QEMU process (pid %s) was no longer running; starting it again. Last console output: %s"
                       % (task_dir.name, record.pid, tail(task_dir.console_log, 300) or '(none)'))
+        for warning in plan.media.warnings if plan.media is not None else ():
+            self.warn(warning)
         if self.check_mode:
             if process:
                 self.actions.append('stopped')
@@ -225,6 +227,18 @@ class Reconciler:
         return self._result(True, task_view(task_dir, new_record, adopted), before, after)
 
     def _start_and_record(self, task_dir, plan, new_record):
+        # The disks and the overlay first: qemu-img must not race QEMU for them.
+        created = plan.prepare()
+        try:
+            return self._start_intended(task_dir, plan, new_record)
+        except BaseException:
+            # What this run created for a VM that did not start goes with it.
+            for path in created:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            raise
+
+    def _start_intended(self, task_dir, plan, new_record):
         # Intent before action: a durable record says a start is under way, with the argv that
         # identifies the QEMU, before QEMU runs; an interrupted run leaves it for the next one.
         task_dir.write(new_record.copy(state='starting', argv=plan.argv, config=plan.config, ports=plan.ports, pid=None,

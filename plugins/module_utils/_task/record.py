@@ -28,8 +28,16 @@ import stat
 import tempfile
 import time
 
-from ansible_collections.nomadic.qemu.plugins.module_utils._command import AGENT_SOCKET, CONSOLE_LOG, MONITOR_SOCKET, PIDFILE
+from ansible_collections.nomadic.qemu.plugins.module_utils._command import (
+    AGENT_SOCKET,
+    CONSOLE_LOG,
+    DISK_FILE_PREFIX,
+    MONITOR_SOCKET,
+    OVERLAY_FILE,
+    PIDFILE,
+)
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import DISK_FORMATS, DISK_NAME_RE
 
 RECORD_FILE = 'task.json'
 RECORD_VERSION = 1
@@ -39,7 +47,9 @@ _TEMP_PREFIX, _TEMP_SUFFIX = '.task-', '.json'
 
 # Files the collection creates inside a task directory; anything else (for example an
 # image downloaded there) belongs to the user and is never removed.
-OWN_FILES = (RECORD_FILE, PIDFILE, MONITOR_SOCKET, AGENT_SOCKET, CONSOLE_LOG)
+OWN_FILES = (RECORD_FILE, PIDFILE, MONITOR_SOCKET, AGENT_SOCKET, CONSOLE_LOG, OVERLAY_FILE)
+# The disks the collection creates (see _command.disk_file): disk-<name>.qcow2 or .raw.
+OWN_DISK_RE = re.compile(r'^%s(?:%s)\.(?:%s)$' % (re.escape(DISK_FILE_PREFIX), DISK_NAME_RE.pattern.strip('^$'), '|'.join(DISK_FORMATS)))
 RUNTIME_FILES = (PIDFILE, MONITOR_SOCKET, AGENT_SOCKET)
 
 
@@ -264,6 +274,9 @@ class TaskDir:
         """Record that the task's QEMU no longer runs, and remove what it left; returns the new record."""
         record = self.write(record.stopped())
         self.remove_runtime_files()
+        if record.config.get('ephemeral'):
+            # An ephemeral task's overlay lives as long as its VM.
+            _unlink(os.path.join(self.path, OVERLAY_FILE))
         return record
 
     def remove_runtime_files(self):
@@ -277,16 +290,14 @@ class TaskDir:
             entries = os.listdir(self.path)
         except OSError:
             return False
-        return not entries or any(entry in OWN_FILES or _is_temp(entry) for entry in entries)
+        return not entries or any(_is_own(entry) for entry in entries)
 
     def remove(self, keep_user_files=True):
         """Remove what the collection created; the directory goes too when nothing else is in it."""
         if not os.path.isdir(self.path):
             return False
-        for name in OWN_FILES:
-            _unlink(os.path.join(self.path, name))
         for entry in os.listdir(self.path):
-            if _is_temp(entry):
+            if _is_own(entry):
                 _unlink(os.path.join(self.path, entry))
         if not keep_user_files:
             shutil.rmtree(self.path, ignore_errors=True)
@@ -408,6 +419,11 @@ def task_records(state_dir):
         if record is not None:
             found.append((entry, record))
     return found
+
+
+def _is_own(entry):
+    """A file of the task directory that the collection made (and absent removes, whoever made the directory)."""
+    return entry in OWN_FILES or _is_temp(entry) or bool(OWN_DISK_RE.fullmatch(entry))
 
 
 def _is_temp(entry):

@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import os
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._command import OVERLAY_FILE, disk_file
+
 
 def task_view(task_dir, record, process, state=None):
     """The task as users see it. ``state`` overrides the derived one (running or stopped)."""
@@ -22,6 +26,8 @@ def task_view(task_dir, record, process, state=None):
         'argv': record.argv,
         'accelerator': record.accelerator,
         'image': config.get('image'),
+        'overlay': os.path.join(task_dir.path, OVERLAY_FILE) if config.get('overlay') else None,
+        'disks': [disk_view(task_dir, disk) for disk in config.get('disks') or []],
         'ports': record.ports,
         'monitor_socket': task_dir.monitor_socket,
         'agent_socket': task_dir.agent_socket if config.get('guest_agent') else None,
@@ -32,6 +38,14 @@ def task_view(task_dir, record, process, state=None):
         'labels': record.labels,
         'recoveries': record.recoveries,
     }
+
+
+def disk_view(task_dir, disk):
+    """A disk of the task as users see it: where its file is, and what it is."""
+    path = disk.get('file') or os.path.join(task_dir.path, disk_file(disk.get('name'), disk.get('format')))
+    return {'name': disk.get('name'), 'path': path, 'format': disk.get('format'), 'size': disk.get('size'),
+            'interface': disk.get('interface'), 'serial': disk.get('serial'), 'readonly': disk.get('readonly'),
+            'created': not disk.get('file')}
 
 
 def diff_view(record, process):
