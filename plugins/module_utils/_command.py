@@ -296,17 +296,27 @@ def _hostfwd(forward):
     return ',hostfwd=udp:%s,hostfwd=tcp:%s' % (spec, spec)
 
 
-def _disk_drive(disk):
-    spec = 'file=%s,if=%s,id=%s,format=%s' % (escape_opt_value(_block_filename(disk['file'])), disk['interface'], disk['id'], disk['format'])
-    if disk.get('serial'):
-        spec += ',serial=%s' % disk['serial']
+# QEMU 7.2 sets a serial number on the device, not the drive: the device of each interface that has one.
+SERIAL_DEVICES = {'virtio': 'virtio-blk-pci', 'ide': 'ide-hd'}
+
+
+def _disk_args(disk):
+    """The -drive (and, for a serial number, -device) options of a data disk."""
+    serial = disk.get('serial')
+    interface = 'none' if serial else disk['interface']
+    spec = 'file=%s,if=%s,id=%s,format=%s' % (escape_opt_value(_block_filename(disk['file'])), interface, disk['id'], disk['format'])
     if disk.get('readonly'):
         spec += ',readonly=on'
     if disk.get('cache'):
         spec += ',cache=%s' % disk['cache']
     if disk.get('discard'):
         spec += ',discard=unmap'
-    return spec
+    if not serial:
+        return ['-drive', spec]
+    if disk['interface'] not in SERIAL_DEVICES:
+        raise QemuTaskError('disk %s has a serial number, which QEMU sets only on %s disks; remove serial or change the interface'
+                            % (disk['id'], ' and '.join(sorted(SERIAL_DEVICES))), option='disks')
+    return ['-drive', spec, '-device', '%s,drive=%s,serial=%s' % (SERIAL_DEVICES[disk['interface']], disk['id'], serial)]
 
 
 def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].default, accelerator=TASK_OPTIONS['accelerator'].default,
@@ -318,7 +328,8 @@ def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].de
 
         <binary> -machine type=<machine_type>,accel=<accelerator> -name <name> -m <memory>M [-smp <cpus>]
           -drive file=<image>,if=<drive_interface>,id=image0[,format=<image_format>][,media=cdrom]
-          [-drive file=<file>,if=<interface>,id=disk-<name>,format=<format>[,serial=..][,readonly=on][,cache=..][,discard=unmap]]...
+          [-drive file=<file>,if=<interface>,id=disk-<name>,format=<format>[,readonly=on][,cache=..][,discard=unmap]]...
+            (with a serial number: if=none, and -device virtio-blk-pci|ide-hd,drive=disk-<name>,serial=<serial>)
           -display none -serial file:<task_dir>/console.log -monitor none -qmp unix:qmp.sock,server=on,wait=off
           [-chardev socket,path=qga.sock,server=on,wait=off,id=qga0
            -device virtio-serial -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0]   # guest_agent
@@ -393,7 +404,7 @@ def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].de
         '-drive', drive,
     ]
     for extra in drives:
-        argv += ['-drive', _disk_drive(extra)]
+        argv += _disk_args(extra)
     argv += [
         '-display', 'none',
         # The legacy file: syntax takes the rest of the word literally: no comma escaping here.

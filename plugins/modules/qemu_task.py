@@ -159,7 +159,8 @@ options:
       serial:
         description:
           - The serial number the guest sees (up to 20 letters, digits, C(.), C(_) or C(-)); a Linux guest
-            lists the disk as C(/dev/disk/by-id/virtio-<serial>).
+            lists the disk as C(/dev/disk/by-id/virtio-<serial>). Only for the V(virtio) and V(ide)
+            interfaces, whose devices QEMU gives a serial number.
         type: str
       readonly:
         description:

@@ -193,6 +193,9 @@ def _check_disks(option, value):
         if disk['serial'] is not None and not (isinstance(disk['serial'], str) and DISK_SERIAL_RE.fullmatch(disk['serial'])):
             raise QemuTaskError("%s.serial %r is not valid; use 1 to 20 letters, digits, '.', '_' or '-'" % (where, disk['serial']),
                                 option='disks')
+        if disk['serial'] is not None and disk['interface'] not in ('virtio', 'ide'):
+            raise QemuTaskError('%s.serial needs interface virtio or ide (QEMU sets serial numbers on those disks only); remove serial '
+                                'or change the interface' % where, option='disks')
         for key in ('readonly', 'discard'):
             if not isinstance(disk[key], bool):
                 raise QemuTaskError('%s.%s must be true or false' % (where, key), option='disks')

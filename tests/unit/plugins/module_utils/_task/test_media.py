@@ -101,6 +101,7 @@ def test_format_size():
     ([{'name': 'data\n', 'size': '1G'}], 'is not a disk name'),
     ([{'name': 'data', 'size': '1G', 'format': 'vdi'}], "disks[0].format 'vdi' is not valid; use one of qcow2, raw"),
     ([{'name': 'data', 'size': '1G', 'serial': 'x' * 21}], 'serial'),
+    ([{'name': 'data', 'size': '1G', 'serial': 'x', 'interface': 'scsi'}], 'disks[data].serial needs interface virtio or ide'),
     ([{'name': 'data', 'size': '1G', 'colour': 'red'}], 'unknown key(s) colour'),
     ([{'name': 'data', 'size': 'big'}], 'disks[data].size'),
 ])
@@ -149,7 +150,8 @@ def test_disk_created_kept_grown_and_removed(env):
     path = os.path.join(task_dir(env).path, 'disk-data.qcow2')
     assert first['task']['disks'] == [{'name': 'data', 'path': path, 'format': 'qcow2', 'size': 8 * MIB, 'interface': 'virtio',
                                        'serial': 'data1', 'readonly': False, 'created': True}]
-    assert drives(first)[1] == 'file=%s,if=virtio,id=disk-data,format=qcow2,serial=data1,cache=none,discard=unmap' % path
+    assert drives(first)[1] == 'file=%s,if=none,id=disk-data,format=qcow2,cache=none,discard=unmap' % path
+    assert 'virtio-blk-pci,drive=disk-data,serial=data1' in first['task']['argv']
     assert qemu_img_info(path)['virtual-size'] == 8 * MIB
     # Same again: nothing changes, nothing is written.
     mtime = os.stat(path).st_mtime_ns
