@@ -25,6 +25,9 @@ PIDFILE = 'qemu.pid'
 CONSOLE_LOG = 'console.log'
 # The per-task copy-on-write overlay over a base image (overlay, ephemeral).
 OVERLAY_FILE = 'overlay.qcow2'
+# The cloud-init NoCloud seed (cloud_init), attached as a CD-ROM.
+SEED_FILE = 'seed.iso'
+SEED_DRIVE_ID = 'cidata'
 DISK_FILE_PREFIX = 'disk-'
 
 DRIVE_ID = 'image0'
@@ -79,6 +82,7 @@ REFUSED_OPTIONS = {
 # -set GROUP.ID.KEY=VALUE targets that belong to the collection.
 _MANAGED_SET_TARGETS = {
     ('drive', DRIVE_ID): ('the image drive', ' (set image_path instead)'),
+    ('drive', SEED_DRIVE_ID): ('the cloud-init seed', ' (set cloud_init instead)'),
     ('chardev', MONITOR_CHARDEV_ID): ('the QMP socket', ''),
     ('chardev', AGENT_CHARDEV_ID): ('the guest agent socket', ''),
 }
@@ -311,6 +315,8 @@ def _disk_args(disk):
         spec += ',cache=%s' % disk['cache']
     if disk.get('discard'):
         spec += ',discard=unmap'
+    if disk.get('media') == 'cdrom':
+        spec += ',media=cdrom'
     if not serial:
         return ['-drive', spec]
     if disk['interface'] not in SERIAL_DEVICES:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import os
 import struct
 
-from ansible_collections.nomadic.qemu.plugins.module_utils._command import OVERLAY_FILE, disk_file
+from ansible_collections.nomadic.qemu.plugins.module_utils._command import OVERLAY_FILE, SEED_DRIVE_ID, SEED_FILE, disk_file
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._image_header import QCOW2_MAGIC, QED_MAGIC, VMDK_SPARSE_MAGIC, backing_name
 from ansible_collections.nomadic.qemu.plugins.module_utils._size import format_size
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.cloud_init import build_seed
 
 # An ISO 9660 volume descriptor starts at sector 16 (byte 32768): a type byte, then "CD001".
 ISO_MAGIC_OFFSET = 32769
@@ -29,7 +30,7 @@ ISO_MAGIC = b'CD001'
 # Interfaces a CD-ROM can be attached with (-drive media=cdrom).
 CDROM_INTERFACES = ('ide', 'scsi')
 # Configuration keys whose change restarts the VM although the command line may not show it.
-RESTART_KEYS = ('base', 'disks')
+RESTART_KEYS = ('base', 'disks', 'cloud_init')
 
 
 def detect_media(path):
@@ -74,15 +75,17 @@ def identity(path):
 
 
 class Step:
-    """One preparation before QEMU starts: ``argv`` for qemu-img (after its binary), or a removal (argv None)."""
+    """One preparation before QEMU starts: ``argv`` for qemu-img (after its binary), ``data`` to write (mode 0600), or a
+    removal (neither)."""
 
-    __slots__ = ('what', 'path', 'argv', 'creates')
+    __slots__ = ('what', 'path', 'argv', 'creates', 'data')
 
-    def __init__(self, what, path, argv=None, creates=False):
+    def __init__(self, what, path, argv=None, creates=False, data=None):
         self.what = what
         self.path = path
         self.argv = argv
-        self.creates = creates
+        self.creates = creates or data is not None
+        self.data = data
 
     def __repr__(self):
         return 'Step(%r, %r, %r)' % (self.what, self.path, self.argv)
@@ -148,7 +151,28 @@ def plan_media(params, task_dir, record, image, image_format, drive_interface, c
         media.boot = {'file': image, 'format': fmt, 'media': media.image_media}
     disks = [_plan_disk(media, disk, task_dir, check_file) for disk in params['disks']]
     media.config['disks'] = disks
+    _plan_seed(media, params.get('cloud_init'), task_dir)
     return media
+
+
+def _plan_seed(media, cloud_init, task_dir):
+    path = os.path.join(task_dir.path, SEED_FILE)
+    if cloud_init is None:
+        if os.path.exists(path):
+            media.steps.append(Step('remove the cloud-init seed', path))
+        return
+    seed = build_seed(cloud_init, task_dir.name)
+    media.config['cloud_init'] = seed.config
+    media.drives.append({'id': SEED_DRIVE_ID, 'file': path, 'format': 'raw', 'interface': 'ide', 'media': 'cdrom', 'serial': None,
+                         'readonly': True, 'cache': None, 'discard': False})
+    try:
+        with open(path, 'rb') as f:
+            current = f.read(len(seed.image) + 1)
+    except FileNotFoundError:
+        current = None
+    if current != seed.image:
+        # Written only when its content changes: the same data is no change, and no rewrite.
+        media.steps.append(Step('write the cloud-init seed', path, data=seed.image))
 
 
 def _plan_overlay(media, params, task_dir, recorded, image, image_format):
@@ -231,6 +255,10 @@ def prepare(steps, qemu_img, run_command):
     created = []
     try:
         for step in steps:
+            if step.data is not None:
+                _write_private(step.path, step.data)
+                created.append(step.path)
+                continue
             if step.argv is None:
                 _unlink(step.path)
                 continue
@@ -248,6 +276,24 @@ def prepare(steps, qemu_img, run_command):
             _unlink(path)
         raise
     return created
+
+
+def _write_private(path, data):
+    """Write a file readable by its owner only, atomically: a reader sees the old file or the new one."""
+    tmp = '%s.tmp-%d' % (path, os.getpid())
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink(tmp)
+        raise QemuTaskError('cannot write %s: %s; check the task directory' % (path, exc.strerror or exc), option='cloud_init') from None
+    except BaseException:
+        _unlink(tmp)
+        raise
 
 
 def _unlink(path):

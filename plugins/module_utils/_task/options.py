@@ -255,6 +255,15 @@ DISK_OPTIONS = _table(
     Option('file', 'path'),
 )
 
+# The cloud_init option: a NoCloud seed (see cloud_init.py). user_data and vendor_data can hold secrets.
+CLOUD_INIT_OPTIONS = _table(
+    Option('user_data', 'raw', no_log=True),
+    Option('meta_data', 'dict'),
+    Option('network_config', 'raw'),
+    Option('vendor_data', 'raw', no_log=True),
+    Option('ssh_authorized_keys', 'list', elements='str', default=[], no_log=False),
+)
+
 # qemu_task's own options. ``nomad`` is where the qemu driver's job file sets the option.
 TASK_OPTIONS = _table(
     Option('state', 'str', default='running', choices=STATES),
@@ -265,6 +274,7 @@ TASK_OPTIONS = _table(
     Option('ephemeral', 'bool', default=False),
     Option('overlay_reset', 'bool', default=False),
     Option('disks', 'list', elements='dict', default=[], suboptions=DISK_OPTIONS),
+    Option('cloud_init', 'dict', suboptions=CLOUD_INIT_OPTIONS),
     Option('accelerator', 'str', default='tcg', choices=ACCELERATORS, nomad='config.accelerator'),
     Option('graceful_shutdown', 'bool', default=False, spec_default=False, nomad='config.graceful_shutdown'),
     Option('guest_agent', 'bool', default=False, nomad='config.guest_agent'),

@@ -131,8 +131,9 @@ class Planner:
                 self._check_backing_files(real, image_paths, task_dir, trusted, None, option=option)
             return real
 
-        media = plan_media(dict((name, self.option(name)) for name in ('image_media', 'overlay', 'ephemeral', 'overlay_reset', 'disks')),
-                           task_dir, record, image, image_format, drive_interface, check_file)
+        media_options = dict((name, self.option(name)) for name in ('image_media', 'overlay', 'ephemeral', 'overlay_reset', 'disks'))
+        media_options['cloud_init'] = self.params.get('cloud_init')
+        media = plan_media(media_options, task_dir, record, image, image_format, drive_interface, check_file)
         args = list(self.option('args'))
         block_files = check_args(args, policy.get('args_allowlist'), image_paths, task_dir.path, task_dir_allowed=trusted)
         if image_paths is not None:

@@ -35,6 +35,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._command import (
     MONITOR_SOCKET,
     OVERLAY_FILE,
     PIDFILE,
+    SEED_FILE,
 )
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import DISK_FORMATS, DISK_NAME_RE
@@ -47,7 +48,7 @@ _TEMP_PREFIX, _TEMP_SUFFIX = '.task-', '.json'
 
 # Files the collection creates inside a task directory; anything else (for example an
 # image downloaded there) belongs to the user and is never removed.
-OWN_FILES = (RECORD_FILE, PIDFILE, MONITOR_SOCKET, AGENT_SOCKET, CONSOLE_LOG, OVERLAY_FILE)
+OWN_FILES = (RECORD_FILE, PIDFILE, MONITOR_SOCKET, AGENT_SOCKET, CONSOLE_LOG, OVERLAY_FILE, SEED_FILE)
 # The disks the collection creates (see _command.disk_file): disk-<name>.qcow2 or .raw.
 OWN_DISK_RE = re.compile(r'^%s(?:%s)\.(?:%s)$' % (re.escape(DISK_FILE_PREFIX), DISK_NAME_RE.pattern.strip('^$'), '|'.join(DISK_FORMATS)))
 RUNTIME_FILES = (PIDFILE, MONITOR_SOCKET, AGENT_SOCKET)
