@@ -47,6 +47,7 @@ GUIDES = {
     'docs/constraints.md': 'guide_constraints',
     'docs/performance.md': 'guide_performance',
     'docs/state-and-trust.md': 'guide_state_and_trust',
+    'docs/cloud-images.md': 'guide_cloud_images',
     'roles/host/README.md': 'guide_host_role',
 }
 
