@@ -87,6 +87,7 @@ _MANAGED_SET_TARGETS = {
     ('chardev', AGENT_CHARDEV_ID): ('the guest agent socket', ''),
 }
 
+
 def disk_file(name, fmt):
     """The file name of a disk the collection creates in the task directory."""
     return '%s%s.%s' % (DISK_FILE_PREFIX, name, fmt)

@@ -20,6 +20,7 @@ import email.mime.multipart
 import email.mime.text
 import hashlib
 import json
+import math
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._iso9660 import write_iso
@@ -54,7 +55,7 @@ def _offending(value, path):
     if value is None or isinstance(value, (str, bool, int)):
         return None
     if isinstance(value, float):
-        return None if value == value and value not in (float('inf'), float('-inf')) else '%s (a float that is not a number)' % path
+        return None if math.isfinite(value) else '%s (a float that is not a number)' % path
     return '%s (of type %s)' % (path, type(value).__name__)
 
 
