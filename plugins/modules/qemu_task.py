@@ -351,6 +351,20 @@ task:
       returned: when the task exists
       type: str
       sample: /var/lib/images/web.qcow2
+    overlay:
+      description: The task's copy-on-write overlay over the image, when O(overlay) or O(ephemeral) is set.
+      returned: when the task exists
+      type: str
+      sample: /var/lib/nomadic-qemu/web1/overlay.qcow2
+    disks:
+      description:
+        - The task's disks, in their order; C(created) is true for a disk the task created (and
+          removes with V(absent)), false for an existing O(disks[].file).
+      returned: when the task exists
+      type: list
+      elements: dict
+      sample: [{name: data, path: /var/lib/nomadic-qemu/web1/disk-data.qcow2, format: qcow2, size: 10737418240,
+                interface: virtio, serial: data, readonly: false, created: true}]
     ports:
       description: Port label to its host and guest port and the host address bound.
       returned: when the task exists

@@ -145,6 +145,20 @@ tasks:
       type: str
       returned: always
       sample: /var/lib/images/web.qcow2
+    overlay:
+      description: The task's copy-on-write overlay over the image, when its overlay or ephemeral option is set.
+      returned: always
+      type: str
+      sample: /var/lib/nomadic-qemu/web1/overlay.qcow2
+    disks:
+      description:
+        - The task's disks, in their order; C(created) is true for a disk the task created (and
+          removes with state absent), false for an existing disk file.
+      returned: always
+      type: list
+      elements: dict
+      sample: [{name: data, path: /var/lib/nomadic-qemu/web1/disk-data.qcow2, format: qcow2, size: 10737418240,
+                interface: virtio, serial: data, readonly: false, created: true}]
     labels:
       description: The task's labels.
       type: dict
