@@ -384,7 +384,8 @@ def resolve_modules(modules_dir, wanted=LINUX_MODULES):
             info = elf_modinfo(contents[name])
         except BuildError as exc:
             raise BuildError('cannot read kernel module %s: %s' % (files[name], exc)) from exc
-        depends[name] = [dep for dep in ','.join(info.get('depends', [])).split(',') if dep]
+        # depends may spell a name with dashes (t10-pi): normalize as module_name() does.
+        depends[name] = [dep.replace('-', '_') for dep in ','.join(info.get('depends', [])).split(',') if dep]
         pending.extend(depends[name])
     return [(name, contents[name]) for name in module_load_order(wanted, depends, builtin)]
 

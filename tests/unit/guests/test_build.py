@@ -311,6 +311,17 @@ def test_resolve_modules(tmp_path):
     assert result[0][1] == (drivers / 'failover.ko').read_bytes()
 
 
+@needs_as
+def test_resolve_modules_dashed_dependency(tmp_path):
+    # modinfo spells some dependencies with dashes (sd_mod: depends=t10-pi).
+    modules = tmp_path / 'lib' / 'modules' / '6.1.0-1-amd64'
+    drivers = modules / 'kernel' / 'drivers'
+    drivers.mkdir(parents=True)
+    shutil.move(str(assemble_module(tmp_path, 'sd_mod', ['depends=t10-pi'])), str(drivers / 'sd_mod.ko'))
+    shutil.move(str(assemble_module(tmp_path, 't10_pi', ['depends='])), str(drivers / 't10-pi.ko'))
+    assert [name for name, data in build.resolve_modules(str(modules), ('sd_mod',))] == ['t10_pi', 'sd_mod']
+
+
 def test_cpio_newc_framing():
     entries = [
         ('bin', stat.S_IFDIR | 0o755, b'', None),
