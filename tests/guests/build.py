@@ -10,6 +10,9 @@ Guests:
               powers off on the ACPI power button and one that ignores it.
   linux       a Debian kernel with a busybox initramfs in an isohybrid ISO,
               used as a raw disk; serves a page on port 80 (see linux/init).
+              Also linux-cdrom.iso, the same without the isohybrid MBR (boots
+              only as a CD-ROM) and with nomadic.install=1: it copies the
+              boot-sector guest onto the first empty disk and powers off.
 
 Images are cached in DIR (default: $NOMADIC_QEMU_GUEST_CACHE, else
 ~/.cache/nomadic-qemu/guests) under a key derived from the builder's own
@@ -50,13 +53,14 @@ GUESTS = ('bootsector', 'linux')
 # Source files (relative to this directory) whose content keys each guest's cache entry.
 SOURCES = {
     'bootsector': ('build.py', 'bootsector.py', 'bootsector.S'),
-    'linux': ('build.py', 'linux/init', 'linux/power-button', 'linux/isolinux.cfg'),
+    'linux': ('build.py', 'bootsector.py', 'linux/init', 'linux/power-button', 'linux/isolinux.cfg',
+              'linux/isolinux-cdrom.cfg'),
 }
 
 # Output name (the JSON key) -> file name, per guest.
 OUTPUTS = {
     'bootsector': (('bootsector', 'bootsector.img'), ('bootsector_ignore_button', 'bootsector-ignore-button.img')),
-    'linux': (('linux', 'linux.img'),),
+    'linux': (('linux', 'linux.img'), ('linux_cdrom', 'linux-cdrom.iso')),
 }
 
 # Cache entries kept per guest (the newest used ones); older ones are removed after a build.
@@ -70,6 +74,9 @@ LINUX_PACKAGES = ('busybox-static', 'isolinux', 'syslinux-common')
 # the other common NIC model; button and evdev: the ACPI power button as an
 # input device for acpid; qemu_fw_cfg: /sys/firmware/qemu_fw_cfg (the name).
 LINUX_MODULES = ('virtio_pci', 'virtio_net', 'e1000', 'evdev', 'button', 'qemu_fw_cfg')
+# Loaded only by the installer (nomadic.install=1, linux-cdrom.iso): the disks
+# it may install to, virtio, IDE (pc) and AHCI (q35).
+LINUX_INSTALL_MODULES = ('virtio_pci', 'virtio_blk', 'ata_piix', 'ahci', 'sd_mod')
 
 # Packages the Linux guest build needs on the build machine.
 HOST_TOOLS = (
@@ -424,8 +431,12 @@ def read_file(path):
         return f.read()
 
 
-def initramfs(busybox, modules, sources=os.path.join(HERE, 'linux')):
-    """The gzipped initramfs of the Linux guest: busybox, our init, the acpid action and the modules."""
+def initramfs(busybox, modules, sources=os.path.join(HERE, 'linux'), install_modules=(), payload=None):
+    """The gzipped initramfs of the Linux guest: busybox, our init, the acpid action and the modules.
+
+    install_modules (loaded by the installer only, after modules) and payload
+    (the image the installer writes, /install.img) serve nomadic.install=1.
+    """
     directory = stat.S_IFDIR | 0o755
     executable = stat.S_IFREG | 0o755
     regular = stat.S_IFREG | 0o644
@@ -441,6 +452,12 @@ def initramfs(busybox, modules, sources=os.path.join(HERE, 'linux')):
         ('etc/modules', regular, ''.join('%s\n' % name for name, dummy in modules).encode(), None),
     ]
     entries += [('lib/modules/%s.ko' % name, regular, data, None) for name, data in modules]
+    loaded = set(name for name, dummy in modules)
+    extra = [(name, data) for name, data in install_modules if name not in loaded]
+    entries.append(('etc/modules-install', regular, ''.join('%s\n' % name for name, dummy in extra).encode(), None))
+    entries += [('lib/modules/%s.ko' % name, regular, data, None) for name, data in extra]
+    if payload is not None:
+        entries.append(('install.img', regular, payload, None))
     return gzip.compress(cpio_newc(entries), compresslevel=6, mtime=0)
 
 
@@ -465,6 +482,7 @@ def build_linux(out, work, cache_dir):
     release = vmlinuz[-1][len('vmlinuz-'):]
     modules_dir = find_one(root, ('lib/modules/' + release, 'usr/lib/modules/' + release), 'the kernel modules', kernel)
     modules = resolve_modules(modules_dir)
+    install_modules = resolve_modules(modules_dir, LINUX_INSTALL_MODULES)
     busybox = find_one(root, ('bin/busybox', 'usr/bin/busybox'), 'busybox', 'busybox-static')
     isolinux_dir = os.path.join('usr', 'lib', 'ISOLINUX')
     isohdpfx = os.path.join(work, 'isohdpfx.bin')
@@ -477,20 +495,25 @@ def build_linux(out, work, cache_dir):
                 os.path.join(stage, 'isolinux', 'isolinux.bin'))
     shutil.copy(find_one(root, ('usr/lib/syslinux/modules/bios/ldlinux.c32',), 'ldlinux.c32', 'syslinux-common'),
                 os.path.join(stage, 'isolinux', 'ldlinux.c32'))
-    shutil.copy(os.path.join(HERE, 'linux', 'isolinux.cfg'), os.path.join(stage, 'isolinux', 'isolinux.cfg'))
     shutil.copy(os.path.join(root, 'boot', vmlinuz[-1]), os.path.join(stage, 'boot', 'vmlinuz'))
     with open(os.path.join(stage, 'boot', 'initrd.gz'), 'wb') as f:
-        f.write(initramfs(busybox, modules))
+        f.write(initramfs(busybox, modules, install_modules=install_modules, payload=load_bootsector().image()))
     shutil.rmtree(root)
 
-    image = os.path.join(out, 'linux.img')
-    run(['xorriso', '-as', 'mkisofs', '-quiet', '-r', '-V', 'NOMADIC_LINUX', '-o', image,
-         '-isohybrid-mbr', isohdpfx, '-c', 'isolinux/boot.cat', '-b', 'isolinux/isolinux.bin',
-         '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', stage],
-        'making the ISO image', 'check that xorriso works (apt-get install xorriso)')
-    os.chmod(image, 0o644)
+    paths = output_paths(out, 'linux')
+    # linux.img: isohybrid, boots as a disk too.  linux-cdrom.iso: El Torito
+    # only, so it boots only as a CD-ROM, and its boot entry installs.
+    for name, hybrid, config in (('linux', True, 'isolinux.cfg'), ('linux_cdrom', False, 'isolinux-cdrom.cfg')):
+        shutil.copy(os.path.join(HERE, 'linux', config), os.path.join(stage, 'isolinux', 'isolinux.cfg'))
+        run(['xorriso', '-as', 'mkisofs', '-quiet', '-r', '-V', 'NOMADIC_LINUX', '-o', paths[name]]
+            + (['-isohybrid-mbr', isohdpfx] if hybrid else [])
+            + ['-c', 'isolinux/boot.cat', '-b', 'isolinux/isolinux.bin',
+               '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', stage],
+            'making the ISO image %s' % os.path.basename(paths[name]), 'check that xorriso works (apt-get install xorriso)')
+        os.chmod(paths[name], 0o644)
     with open(os.path.join(out, 'linux.json'), 'w', encoding='utf-8') as f:
-        json.dump({'kernel': release, 'packages': versions, 'modules': [name for name, dummy in modules]}, f, indent=2, sort_keys=True)
+        json.dump({'kernel': release, 'packages': versions, 'modules': [name for name, dummy in modules],
+                   'install_modules': [name for name, dummy in install_modules]}, f, indent=2, sort_keys=True)
         f.write('\n')
 
     # Keep only the packages of this build: an old kernel package is 70 MB.

@@ -76,10 +76,29 @@ def test_cached_guest_is_not_rebuilt(tmp_path, monkeypatch):
 
     entry = build.entry_dir(str(tmp_path), 'linux')
     os.makedirs(entry)
-    with open(os.path.join(entry, 'linux.img'), 'wb') as f:
-        f.write(b'image')
+    for name in ('linux.img', 'linux-cdrom.iso'):
+        with open(os.path.join(entry, name), 'wb') as f:
+            f.write(b'image')
     monkeypatch.setitem(build.BUILDERS, 'linux', must_not_build)
-    assert build.ensure('linux', str(tmp_path)) == ({'linux': os.path.join(entry, 'linux.img')}, False)
+    assert build.ensure('linux', str(tmp_path)) == ({'linux': os.path.join(entry, 'linux.img'),
+                                                     'linux_cdrom': os.path.join(entry, 'linux-cdrom.iso')}, False)
+
+
+def test_incomplete_entry_is_rebuilt(tmp_path, monkeypatch):
+    def builder(out, work, cache_dir):
+        for name in ('linux.img', 'linux-cdrom.iso'):
+            with open(os.path.join(out, name), 'wb') as f:
+                f.write(b'new')
+
+    entry = build.entry_dir(str(tmp_path), 'linux')
+    os.makedirs(entry)
+    with open(os.path.join(entry, 'linux.img'), 'wb') as f:
+        f.write(b'old')
+    monkeypatch.setitem(build.BUILDERS, 'linux', builder)
+    paths, built = build.ensure('linux', str(tmp_path))
+    assert built
+    with open(paths['linux_cdrom'], 'rb') as f:
+        assert f.read() == b'new'
 
 
 @pytest.mark.parametrize('error', [build.BuildError('no network'), KeyboardInterrupt()])
@@ -356,8 +375,31 @@ def test_initramfs(tmp_path):
     assert archive['dev/console'] == (stat.S_IFCHR | 0o600, b'', (5, 1))
     assert archive['etc/modules'][1] == b'virtio\nvirtio_net\n'
     assert archive['lib/modules/virtio_net.ko'][1] == b'n'
+    assert archive['etc/modules-install'][1] == b''
+    assert 'install.img' not in archive
     # Every file's directory comes before it: the kernel does not create parents.
     names = list(archive)
     for index, name in enumerate(names):
         parent = os.path.dirname(name)
         assert not parent or parent in names[:index]
+
+
+def test_initramfs_installer(tmp_path):
+    busybox = tmp_path / 'busybox'
+    busybox.write_bytes(b'\x7fELF busybox')
+    archive = read_newc(gzip.decompress(build.initramfs(
+        str(busybox), [('virtio', b'v'), ('virtio_net', b'n')],
+        install_modules=[('virtio', b'v'), ('virtio_blk', b'b')], payload=b'sector')))
+    # Modules loaded at every boot are not loaded again by the installer.
+    assert archive['etc/modules-install'][1] == b'virtio_blk\n'
+    assert archive['lib/modules/virtio_blk.ko'][1] == b'b'
+    assert archive['install.img'] == (stat.S_IFREG | 0o644, b'sector', (0, 0))
+
+
+def test_isolinux_configs_differ_only_by_install():
+    def append(name):
+        with open(os.path.join(GUESTS_DIR, 'linux', name), encoding='utf-8') as f:
+            return [line.split(None, 1)[1].strip() for line in f if line.strip().startswith('APPEND')]
+
+    assert append('isolinux.cfg') == ['console=ttyS0']
+    assert append('isolinux-cdrom.cfg') == ['console=ttyS0 nomadic.install=1']
