@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Build (or find in the cache) the disk images of the collection's test guests.
 
-    python3 tests/guests/build.py [--cache-dir DIR] [--json] [bootsector|linux|all]
+    python3 tests/guests/build.py [--cache-dir DIR] [--json] [bootsector|linux|debian|all]
 
 Guests:
   bootsector  a one-sector guest (bootsector.S); two 1 MiB raw images, one that
@@ -13,6 +13,9 @@ Guests:
               Also linux-cdrom.iso, the same without the isohybrid MBR (boots
               only as a CD-ROM) and with nomadic.install=1: it copies the
               boot-sector guest onto the first empty disk and powers off.
+  debian      a Debian 12 system (systemd, sshd, cloud-init, qemu-guest-agent)
+              on a partitioned qcow2 disk, root login with the key pair it
+              makes (see debian.py); needs root and debootstrap.
 
 Images are cached in DIR (default: $NOMADIC_QEMU_GUEST_CACHE, else
 ~/.cache/nomadic-qemu/guests) under a key derived from the builder's own
@@ -48,19 +51,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE_ENV = 'NOMADIC_QEMU_GUEST_CACHE'
 DEFAULT_CACHE = os.path.join('~', '.cache', 'nomadic-qemu', 'guests')
 
-GUESTS = ('bootsector', 'linux')
+GUESTS = ('bootsector', 'linux', 'debian')
 
 # Source files (relative to this directory) whose content keys each guest's cache entry.
 SOURCES = {
     'bootsector': ('build.py', 'bootsector.py', 'bootsector.S'),
     'linux': ('build.py', 'bootsector.py', 'linux/init', 'linux/power-button', 'linux/isolinux.cfg',
               'linux/isolinux-cdrom.cfg'),
+    'debian': ('build.py', 'debian.py', 'debian/cloud.cfg', 'debian/fstab', 'debian/syslinux.cfg',
+               'debian/nomadic-ready.service', 'debian/dhcp.network', 'debian/wait-online.conf',
+               'debian/sshd.conf', 'debian/ssh-hostkey.conf'),
 }
 
 # Output name (the JSON key) -> file name, per guest.
 OUTPUTS = {
     'bootsector': (('bootsector', 'bootsector.img'), ('bootsector_ignore_button', 'bootsector-ignore-button.img')),
     'linux': (('linux', 'linux.img'), ('linux_cdrom', 'linux-cdrom.iso')),
+    'debian': (('debian', 'debian.qcow2'), ('debian_ssh_key', 'debian-ssh-key'), ('debian_ssh_key_pub', 'debian-ssh-key.pub')),
 }
 
 # Cache entries kept per guest (the newest used ones); older ones are removed after a build.
@@ -189,12 +196,17 @@ def ensure(guest, cache_dir, base=HERE):
     return output_paths(directory, guest), True
 
 
-def load_bootsector():
-    """Import bootsector.py from this directory."""
-    spec = importlib.util.spec_from_file_location('nomadic_qemu_test_bootsector', os.path.join(HERE, 'bootsector.py'))
+def load_guest_module(name):
+    """Import a guest's module (bootsector.py, debian.py) from this directory."""
+    spec = importlib.util.spec_from_file_location('nomadic_qemu_test_%s' % name, os.path.join(HERE, '%s.py' % name))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_bootsector():
+    """Import bootsector.py from this directory."""
+    return load_guest_module('bootsector')
 
 
 def build_bootsector(out, work, cache_dir):
@@ -523,9 +535,21 @@ def build_linux(out, work, cache_dir):
             os.unlink(os.path.join(debs_dir, name))
 
 
+# ---------------------------------------------------------------------------
+# Debian guest
+
+
+def build_debian(out, work, cache_dir):
+    """Build the Debian guest into out (see debian.py, which uses this module's helpers)."""
+    # This module may run as __main__: hand debian.py this very module, so that
+    # the BuildError it raises is the one main() catches.
+    load_guest_module('debian').build(out, work, cache_dir, sys.modules[__name__], source_key('debian'))
+
+
 BUILDERS = {
     'bootsector': build_bootsector,
     'linux': build_linux,
+    'debian': build_debian,
 }
 
 

@@ -101,6 +101,19 @@ def test_incomplete_entry_is_rebuilt(tmp_path, monkeypatch):
         assert f.read() == b'new'
 
 
+def test_every_guest_is_registered():
+    assert set(build.GUESTS) == set(build.SOURCES) == set(build.OUTPUTS) == set(build.BUILDERS)
+    for guest in build.GUESTS:
+        for name in build.SOURCES[guest]:
+            assert os.path.isfile(os.path.join(GUESTS_DIR, name)), name
+    assert dict(build.OUTPUTS['debian']) == {
+        'debian': 'debian.qcow2', 'debian_ssh_key': 'debian-ssh-key', 'debian_ssh_key_pub': 'debian-ssh-key.pub'}
+    assert dict(build.OUTPUTS['linux'])['linux_cdrom'] == 'linux-cdrom.iso'
+    # Everything under tests/guests/debian/ keys the Debian guest's cache entry.
+    config = sorted('debian/' + name for name in os.listdir(os.path.join(GUESTS_DIR, 'debian')))
+    assert sorted(name for name in build.SOURCES['debian'] if name.startswith('debian/')) == config
+
+
 @pytest.mark.parametrize('error', [build.BuildError('no network'), KeyboardInterrupt()])
 def test_interrupted_build_leaves_no_image(tmp_path, monkeypatch, error):
     def half_build(out, work, cache_dir):
