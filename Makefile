@@ -15,7 +15,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages: QEMU itself, and what the guest builder needs.
-APT_PACKAGES := qemu-system-x86 qemu-utils xorriso cpio dpkg-dev shellcheck python3-venv
+APT_PACKAGES := qemu-system-x86 qemu-utils xorriso cpio dpkg-dev shellcheck python3-venv \
+	debootstrap syslinux syslinux-common mtools dosfstools fdisk e2fsprogs openssh-client
 # The newest Python that runs the newest ansible-core (see hack/find-python).
 PYTHON ?= $(shell hack/find-python)
 COLLECTIONS_DIR := $(CURDIR)/.ansible/collections

@@ -3,13 +3,19 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Build (or find in the cache) the disk images of the collection's test guests.
 
-    python3 tests/guests/build.py [--cache-dir DIR] [--json] [bootsector|linux|all]
+    python3 tests/guests/build.py [--cache-dir DIR] [--json] [bootsector|linux|debian|all]
 
 Guests:
   bootsector  a one-sector guest (bootsector.S); two 1 MiB raw images, one that
               powers off on the ACPI power button and one that ignores it.
   linux       a Debian kernel with a busybox initramfs in an isohybrid ISO,
               used as a raw disk; serves a page on port 80 (see linux/init).
+              Also linux-cdrom.iso, the same without the isohybrid MBR (boots
+              only as a CD-ROM) and with nomadic.install=1: it copies the
+              boot-sector guest onto the first empty disk and powers off.
+  debian      a Debian 12 system (systemd, sshd, cloud-init, qemu-guest-agent)
+              on a partitioned qcow2 disk, root login with the key pair it
+              makes (see debian.py); needs root and debootstrap.
 
 Images are cached in DIR (default: $NOMADIC_QEMU_GUEST_CACHE, else
 ~/.cache/nomadic-qemu/guests) under a key derived from the builder's own
@@ -45,18 +51,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CACHE_ENV = 'NOMADIC_QEMU_GUEST_CACHE'
 DEFAULT_CACHE = os.path.join('~', '.cache', 'nomadic-qemu', 'guests')
 
-GUESTS = ('bootsector', 'linux')
+GUESTS = ('bootsector', 'linux', 'debian')
 
 # Source files (relative to this directory) whose content keys each guest's cache entry.
 SOURCES = {
     'bootsector': ('build.py', 'bootsector.py', 'bootsector.S'),
-    'linux': ('build.py', 'linux/init', 'linux/power-button', 'linux/isolinux.cfg'),
+    'linux': ('build.py', 'bootsector.py', 'linux/init', 'linux/power-button', 'linux/isolinux.cfg',
+              'linux/isolinux-cdrom.cfg'),
+    'debian': ('build.py', 'debian.py', 'debian/cloud.cfg', 'debian/fstab', 'debian/syslinux.cfg',
+               'debian/nomadic-ready.service', 'debian/dhcp.network', 'debian/wait-online.conf',
+               'debian/sshd.conf', 'debian/ssh-hostkey.conf'),
 }
 
 # Output name (the JSON key) -> file name, per guest.
 OUTPUTS = {
     'bootsector': (('bootsector', 'bootsector.img'), ('bootsector_ignore_button', 'bootsector-ignore-button.img')),
-    'linux': (('linux', 'linux.img'),),
+    'linux': (('linux', 'linux.img'), ('linux_cdrom', 'linux-cdrom.iso')),
+    'debian': (('debian', 'debian.qcow2'), ('debian_ssh_key', 'debian-ssh-key'), ('debian_ssh_key_pub', 'debian-ssh-key.pub')),
 }
 
 # Cache entries kept per guest (the newest used ones); older ones are removed after a build.
@@ -70,6 +81,9 @@ LINUX_PACKAGES = ('busybox-static', 'isolinux', 'syslinux-common')
 # the other common NIC model; button and evdev: the ACPI power button as an
 # input device for acpid; qemu_fw_cfg: /sys/firmware/qemu_fw_cfg (the name).
 LINUX_MODULES = ('virtio_pci', 'virtio_net', 'e1000', 'evdev', 'button', 'qemu_fw_cfg')
+# Loaded only by the installer (nomadic.install=1, linux-cdrom.iso): the disks
+# it may install to, virtio, IDE (pc) and AHCI (q35).
+LINUX_INSTALL_MODULES = ('virtio_pci', 'virtio_blk', 'ata_piix', 'ahci', 'sd_mod')
 
 # Packages the Linux guest build needs on the build machine.
 HOST_TOOLS = (
@@ -182,12 +196,17 @@ def ensure(guest, cache_dir, base=HERE):
     return output_paths(directory, guest), True
 
 
-def load_bootsector():
-    """Import bootsector.py from this directory."""
-    spec = importlib.util.spec_from_file_location('nomadic_qemu_test_bootsector', os.path.join(HERE, 'bootsector.py'))
+def load_guest_module(name):
+    """Import a guest's module (bootsector.py, debian.py) from this directory."""
+    spec = importlib.util.spec_from_file_location('nomadic_qemu_test_%s' % name, os.path.join(HERE, '%s.py' % name))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_bootsector():
+    """Import bootsector.py from this directory."""
+    return load_guest_module('bootsector')
 
 
 def build_bootsector(out, work, cache_dir):
@@ -384,7 +403,8 @@ def resolve_modules(modules_dir, wanted=LINUX_MODULES):
             info = elf_modinfo(contents[name])
         except BuildError as exc:
             raise BuildError('cannot read kernel module %s: %s' % (files[name], exc)) from exc
-        depends[name] = [dep for dep in ','.join(info.get('depends', [])).split(',') if dep]
+        # depends may spell a name with dashes (t10-pi): normalize as module_name() does.
+        depends[name] = [dep.replace('-', '_') for dep in ','.join(info.get('depends', [])).split(',') if dep]
         pending.extend(depends[name])
     return [(name, contents[name]) for name in module_load_order(wanted, depends, builtin)]
 
@@ -423,8 +443,12 @@ def read_file(path):
         return f.read()
 
 
-def initramfs(busybox, modules, sources=os.path.join(HERE, 'linux')):
-    """The gzipped initramfs of the Linux guest: busybox, our init, the acpid action and the modules."""
+def initramfs(busybox, modules, sources=os.path.join(HERE, 'linux'), install_modules=(), payload=None):
+    """The gzipped initramfs of the Linux guest: busybox, our init, the acpid action and the modules.
+
+    install_modules (loaded by the installer only, after modules) and payload
+    (the image the installer writes, /install.img) serve nomadic.install=1.
+    """
     directory = stat.S_IFDIR | 0o755
     executable = stat.S_IFREG | 0o755
     regular = stat.S_IFREG | 0o644
@@ -440,6 +464,12 @@ def initramfs(busybox, modules, sources=os.path.join(HERE, 'linux')):
         ('etc/modules', regular, ''.join('%s\n' % name for name, dummy in modules).encode(), None),
     ]
     entries += [('lib/modules/%s.ko' % name, regular, data, None) for name, data in modules]
+    loaded = set(name for name, dummy in modules)
+    extra = [(name, data) for name, data in install_modules if name not in loaded]
+    entries.append(('etc/modules-install', regular, ''.join('%s\n' % name for name, dummy in extra).encode(), None))
+    entries += [('lib/modules/%s.ko' % name, regular, data, None) for name, data in extra]
+    if payload is not None:
+        entries.append(('install.img', regular, payload, None))
     return gzip.compress(cpio_newc(entries), compresslevel=6, mtime=0)
 
 
@@ -464,6 +494,7 @@ def build_linux(out, work, cache_dir):
     release = vmlinuz[-1][len('vmlinuz-'):]
     modules_dir = find_one(root, ('lib/modules/' + release, 'usr/lib/modules/' + release), 'the kernel modules', kernel)
     modules = resolve_modules(modules_dir)
+    install_modules = resolve_modules(modules_dir, LINUX_INSTALL_MODULES)
     busybox = find_one(root, ('bin/busybox', 'usr/bin/busybox'), 'busybox', 'busybox-static')
     isolinux_dir = os.path.join('usr', 'lib', 'ISOLINUX')
     isohdpfx = os.path.join(work, 'isohdpfx.bin')
@@ -476,20 +507,25 @@ def build_linux(out, work, cache_dir):
                 os.path.join(stage, 'isolinux', 'isolinux.bin'))
     shutil.copy(find_one(root, ('usr/lib/syslinux/modules/bios/ldlinux.c32',), 'ldlinux.c32', 'syslinux-common'),
                 os.path.join(stage, 'isolinux', 'ldlinux.c32'))
-    shutil.copy(os.path.join(HERE, 'linux', 'isolinux.cfg'), os.path.join(stage, 'isolinux', 'isolinux.cfg'))
     shutil.copy(os.path.join(root, 'boot', vmlinuz[-1]), os.path.join(stage, 'boot', 'vmlinuz'))
     with open(os.path.join(stage, 'boot', 'initrd.gz'), 'wb') as f:
-        f.write(initramfs(busybox, modules))
+        f.write(initramfs(busybox, modules, install_modules=install_modules, payload=load_bootsector().image()))
     shutil.rmtree(root)
 
-    image = os.path.join(out, 'linux.img')
-    run(['xorriso', '-as', 'mkisofs', '-quiet', '-r', '-V', 'NOMADIC_LINUX', '-o', image,
-         '-isohybrid-mbr', isohdpfx, '-c', 'isolinux/boot.cat', '-b', 'isolinux/isolinux.bin',
-         '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', stage],
-        'making the ISO image', 'check that xorriso works (apt-get install xorriso)')
-    os.chmod(image, 0o644)
+    paths = output_paths(out, 'linux')
+    # linux.img: isohybrid, boots as a disk too.  linux-cdrom.iso: El Torito
+    # only, so it boots only as a CD-ROM, and its boot entry installs.
+    for name, hybrid, config in (('linux', True, 'isolinux.cfg'), ('linux_cdrom', False, 'isolinux-cdrom.cfg')):
+        shutil.copy(os.path.join(HERE, 'linux', config), os.path.join(stage, 'isolinux', 'isolinux.cfg'))
+        run(['xorriso', '-as', 'mkisofs', '-quiet', '-r', '-V', 'NOMADIC_LINUX', '-o', paths[name]]
+            + (['-isohybrid-mbr', isohdpfx] if hybrid else [])
+            + ['-c', 'isolinux/boot.cat', '-b', 'isolinux/isolinux.bin',
+               '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table', stage],
+            'making the ISO image %s' % os.path.basename(paths[name]), 'check that xorriso works (apt-get install xorriso)')
+        os.chmod(paths[name], 0o644)
     with open(os.path.join(out, 'linux.json'), 'w', encoding='utf-8') as f:
-        json.dump({'kernel': release, 'packages': versions, 'modules': [name for name, dummy in modules]}, f, indent=2, sort_keys=True)
+        json.dump({'kernel': release, 'packages': versions, 'modules': [name for name, dummy in modules],
+                   'install_modules': [name for name, dummy in install_modules]}, f, indent=2, sort_keys=True)
         f.write('\n')
 
     # Keep only the packages of this build: an old kernel package is 70 MB.
@@ -499,9 +535,21 @@ def build_linux(out, work, cache_dir):
             os.unlink(os.path.join(debs_dir, name))
 
 
+# ---------------------------------------------------------------------------
+# Debian guest
+
+
+def build_debian(out, work, cache_dir):
+    """Build the Debian guest into out (see debian.py, which uses this module's helpers)."""
+    # This module may run as __main__: hand debian.py this very module, so that
+    # the BuildError it raises is the one main() catches.
+    load_guest_module('debian').build(out, work, cache_dir, sys.modules[__name__], source_key('debian'))
+
+
 BUILDERS = {
     'bootsector': build_bootsector,
     'linux': build_linux,
+    'debian': build_debian,
 }
 
 

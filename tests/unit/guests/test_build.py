@@ -76,10 +76,42 @@ def test_cached_guest_is_not_rebuilt(tmp_path, monkeypatch):
 
     entry = build.entry_dir(str(tmp_path), 'linux')
     os.makedirs(entry)
-    with open(os.path.join(entry, 'linux.img'), 'wb') as f:
-        f.write(b'image')
+    for name in ('linux.img', 'linux-cdrom.iso'):
+        with open(os.path.join(entry, name), 'wb') as f:
+            f.write(b'image')
     monkeypatch.setitem(build.BUILDERS, 'linux', must_not_build)
-    assert build.ensure('linux', str(tmp_path)) == ({'linux': os.path.join(entry, 'linux.img')}, False)
+    assert build.ensure('linux', str(tmp_path)) == ({'linux': os.path.join(entry, 'linux.img'),
+                                                     'linux_cdrom': os.path.join(entry, 'linux-cdrom.iso')}, False)
+
+
+def test_incomplete_entry_is_rebuilt(tmp_path, monkeypatch):
+    def builder(out, work, cache_dir):
+        for name in ('linux.img', 'linux-cdrom.iso'):
+            with open(os.path.join(out, name), 'wb') as f:
+                f.write(b'new')
+
+    entry = build.entry_dir(str(tmp_path), 'linux')
+    os.makedirs(entry)
+    with open(os.path.join(entry, 'linux.img'), 'wb') as f:
+        f.write(b'old')
+    monkeypatch.setitem(build.BUILDERS, 'linux', builder)
+    paths, built = build.ensure('linux', str(tmp_path))
+    assert built
+    with open(paths['linux_cdrom'], 'rb') as f:
+        assert f.read() == b'new'
+
+
+def test_every_guest_is_registered():
+    assert set(build.GUESTS) == set(build.SOURCES) == set(build.OUTPUTS) == set(build.BUILDERS)
+    for guest in build.GUESTS:
+        for name in build.SOURCES[guest]:
+            assert os.path.isfile(os.path.join(GUESTS_DIR, name)), name
+    assert dict(build.OUTPUTS['debian']) == {
+        'debian': 'debian.qcow2', 'debian_ssh_key': 'debian-ssh-key', 'debian_ssh_key_pub': 'debian-ssh-key.pub'}
+    assert dict(build.OUTPUTS['linux'])['linux_cdrom'] == 'linux-cdrom.iso'
+    # Everything under tests/guests/debian/ keys the Debian guest's cache entry.
+    config = sorted('debian/' + name for name in os.listdir(os.path.join(GUESTS_DIR, 'debian')))
+    assert sorted(name for name in build.SOURCES['debian'] if name.startswith('debian/')) == config
 
 
 @pytest.mark.parametrize('error', [build.BuildError('no network'), KeyboardInterrupt()])
@@ -311,6 +343,17 @@ def test_resolve_modules(tmp_path):
     assert result[0][1] == (drivers / 'failover.ko').read_bytes()
 
 
+@needs_as
+def test_resolve_modules_dashed_dependency(tmp_path):
+    # modinfo spells some dependencies with dashes (sd_mod: depends=t10-pi).
+    modules = tmp_path / 'lib' / 'modules' / '6.1.0-1-amd64'
+    drivers = modules / 'kernel' / 'drivers'
+    drivers.mkdir(parents=True)
+    shutil.move(str(assemble_module(tmp_path, 'sd_mod', ['depends=t10-pi'])), str(drivers / 'sd_mod.ko'))
+    shutil.move(str(assemble_module(tmp_path, 't10_pi', ['depends='])), str(drivers / 't10-pi.ko'))
+    assert [name for name, data in build.resolve_modules(str(modules), ('sd_mod',))] == ['t10_pi', 'sd_mod']
+
+
 def test_cpio_newc_framing():
     entries = [
         ('bin', stat.S_IFDIR | 0o755, b'', None),
@@ -345,8 +388,31 @@ def test_initramfs(tmp_path):
     assert archive['dev/console'] == (stat.S_IFCHR | 0o600, b'', (5, 1))
     assert archive['etc/modules'][1] == b'virtio\nvirtio_net\n'
     assert archive['lib/modules/virtio_net.ko'][1] == b'n'
+    assert archive['etc/modules-install'][1] == b''
+    assert 'install.img' not in archive
     # Every file's directory comes before it: the kernel does not create parents.
     names = list(archive)
     for index, name in enumerate(names):
         parent = os.path.dirname(name)
         assert not parent or parent in names[:index]
+
+
+def test_initramfs_installer(tmp_path):
+    busybox = tmp_path / 'busybox'
+    busybox.write_bytes(b'\x7fELF busybox')
+    archive = read_newc(gzip.decompress(build.initramfs(
+        str(busybox), [('virtio', b'v'), ('virtio_net', b'n')],
+        install_modules=[('virtio', b'v'), ('virtio_blk', b'b')], payload=b'sector')))
+    # Modules loaded at every boot are not loaded again by the installer.
+    assert archive['etc/modules-install'][1] == b'virtio_blk\n'
+    assert archive['lib/modules/virtio_blk.ko'][1] == b'b'
+    assert archive['install.img'] == (stat.S_IFREG | 0o644, b'sector', (0, 0))
+
+
+def test_isolinux_configs_differ_only_by_install():
+    def append(name):
+        with open(os.path.join(GUESTS_DIR, 'linux', name), encoding='utf-8') as f:
+            return [line.split(None, 1)[1].strip() for line in f if line.strip().startswith('APPEND')]
+
+    assert append('isolinux.cfg') == ['console=ttyS0']
+    assert append('isolinux-cdrom.cfg') == ['console=ttyS0 nomadic.install=1']
