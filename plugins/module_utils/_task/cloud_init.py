@@ -36,12 +36,20 @@ _PART_TYPES = (('#!', 'x-shellscript'), ('#cloud-config', 'cloud-config'), ('#in
 _MIME_STARTS = ('content-type:', 'mime-version:')
 
 
+def _type_name(value):
+    """The name of the standard type behind a value (a date, not the templating engine's subclass of it)."""
+    for cls in type(value).__mro__:
+        if cls.__module__ in ('builtins', 'datetime', 'decimal', 'fractions'):
+            return cls.__name__
+    return type(value).__name__
+
+
 def _offending(value, path):
     """The path and type name of the first value JSON cannot write (never the value itself)."""
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                return '%s (a key of type %s)' % (path, type(key).__name__)
+                return '%s (a key of type %s)' % (path, _type_name(key))
             found = _offending(item, '%s.%s' % (path, key))
             if found:
                 return found
@@ -56,7 +64,7 @@ def _offending(value, path):
         return None
     if isinstance(value, float):
         return None if math.isfinite(value) else '%s (a float that is not a number)' % path
-    return '%s (of type %s)' % (path, type(value).__name__)
+    return '%s (of type %s)' % (path, _type_name(value))
 
 
 def _json(value, option):
