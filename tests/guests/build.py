@@ -559,11 +559,12 @@ def main(argv=None):
         prog='build.py', description='Build or find in the cache the disk images of the nomadic.qemu test guests.')
     parser.add_argument('--cache-dir', help='cache directory (default: $%s, else %s)' % (CACHE_ENV, DEFAULT_CACHE))
     parser.add_argument('--json', action='store_true', help='print the image paths as one JSON object')
-    parser.add_argument('guest', nargs='?', default='all', choices=GUESTS + ('all',))
+    parser.add_argument('guest', nargs='*', default=['all'], choices=GUESTS + ('all',),
+                        help='the guests to build (default: all)')
     args = parser.parse_args(argv)
 
     cache_dir = os.path.abspath(args.cache_dir or cache_dir_default())
-    guests = GUESTS if args.guest == 'all' else (args.guest,)
+    guests = GUESTS if 'all' in args.guest else tuple(guest for guest in GUESTS if guest in args.guest)
     result = {}
     try:
         for guest in guests:

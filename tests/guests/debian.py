@@ -43,11 +43,12 @@ READY_LINE = 'NOMADIC-GUEST READY debian'
 # the python3-cffi-backend-api-* that python3-cryptography (cloud-init) needs.
 # The kernel is Debian's generic one, not linux-image-cloud-amd64: the cloud
 # kernel has no AHCI (q35's CD-ROM and disks) and no e1000/e1000e, and the
-# modules the guest does not need are removed anyway.
+# modules the guest does not need are removed anyway. sudo: cloud-init gives the
+# image's default user (debian) passwordless sudo, as on Debian's cloud images.
 PACKAGES = (
     'systemd', 'systemd-sysv', 'udev', 'dbus', 'linux-image-amd64', 'initramfs-tools',
     'openssh-server', 'python3', 'cloud-init', 'python3-cffi-backend', 'cloud-guest-utils', 'qemu-guest-agent',
-    'e2fsprogs', 'iproute2',
+    'e2fsprogs', 'iproute2', 'sudo',
 )
 
 # Kernel modules kept in the guest (with their dependencies); all others are removed.
