@@ -18,6 +18,7 @@ import http.client
 import os
 import socket
 import ssl
+import stat
 import urllib.error
 from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import url2pathname
@@ -102,9 +103,10 @@ def fetch(source, out, hashes, timeout=60, validate_certs=True, headers=None, ur
             fd = os.open(source.path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             raise QemuTaskError("src '%s' cannot be read: %s; check the path" % (source.shown, exc.strerror or exc), option='src') from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise QemuTaskError("src '%s' is not a regular file; give the path of an image file" % source.shown, option='src')
         with os.fdopen(fd, 'rb') as f:
-            if not os.path.isfile(source.path):
-                raise QemuTaskError("src '%s' is not a regular file; give the path of an image file" % source.shown, option='src')
             return _copy(f, out, hashes, source, None)
     try:
         response = opener(source.url, headers=headers or None, timeout=timeout, validate_certs=validate_certs,
