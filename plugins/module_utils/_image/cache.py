@@ -268,4 +268,3 @@ def select_prunable(found, used_names, now, max_age=None):
     """
     return sorted(name for name, mtime in found.items()
                   if name not in used_names and (max_age is None or now - mtime > max_age))
-

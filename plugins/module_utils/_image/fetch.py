@@ -113,7 +113,7 @@ def fetch(source, out, hashes, timeout=60, validate_certs=True, headers=None, ur
                           url_username=url_username, url_password=url_password, force_basic_auth=bool(url_username),
                           follow_redirects='safe')
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-        raise QemuTaskError("download of %s failed: %s; check src, the server and timeout (%s s)" % (source.shown, _reason(exc), timeout),
+        raise QemuTaskError("download of %s failed: %s; check src, the server and timeout (%g s)" % (source.shown, _reason(exc), timeout),
                             option='src') from None
     try:
         length = response.headers.get('Content-Length')

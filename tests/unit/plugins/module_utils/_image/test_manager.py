@@ -92,7 +92,7 @@ def test_concurrent_fetches_download_once(server, state):
     server.httpd.delay = 1.0
     params = dict(src=server.url('/slow/disk.raw'), checksum='sha256:' + SHA)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(cache(state, **params).present())) for _ in range(3)]
+    threads = [threading.Thread(target=lambda: results.append(cache(state, **params).present())) for _count in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
