@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: qemu_image
 short_description: Keep disk images in a cache on the host, fetched once and verified
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Fetches a disk image from an http, https or file URL, or a local path, into an image cache on the managed host,
     verifies its checksum (the types of Nomad's artifact block, V(md5), V(sha1), V(sha256) and V(sha512)),
