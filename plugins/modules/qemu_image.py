@@ -147,8 +147,9 @@ notes:
     keeps its backing entry from being pruned.
   - Images whose header names a backing file are refused; the cache keeps only self-contained images.
   - The cache holds, besides its entries, C(index.json) (which checksum each src served, and each entry's format and
-    size). Lock files (C(.lock-*)) exist only while a run holds them; temporary files (C(.part-*)) only while a run
-    fetches, and those of a killed run are removed by the next run.
+    size). Lock files (C(.lock-*)) exist only while a run holds them (a killed run may leave an empty one, which the
+    next run reuses); temporary files (C(.part-*)) only while a run fetches, and those of a killed run are removed by
+    the next run that fetches or prunes.
   - A run waits up to an hour for another run fetching the same image.
 seealso:
   - module: nomadic.qemu.qemu_task
