@@ -137,7 +137,7 @@ class QemuImg:
 
     def info(self, path, fmt=None):
         """``(format, virtual_size)`` as qemu-img reads them (the format probed unless ``fmt``)."""
-        argv = [self.binary('reading the image format'), 'info', '--output=json']
+        argv = [self.binary('reading the image format'), 'info', '-U', '--output=json']
         if fmt:
             argv += ['-f', fmt]
         out = self._call(argv + [path], 'read the downloaded image')
