@@ -112,7 +112,8 @@ options:
   max_age:
     description:
       - With V(pruned), remove only the unused entries older than this, a duration such as V(720h) or a number of
-        seconds. An entry's age counts from the last run of V(present) that wanted it.
+        seconds. An entry's age counts from when it was fetched (its modification time, which the module never
+        changes afterwards, since M(nomadic.qemu.qemu_task) watches the modification time of an overlay's base).
       - Unset removes every unused entry.
     type: raw
   timeout:

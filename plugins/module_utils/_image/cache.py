@@ -223,8 +223,9 @@ def _chain(path):
 def task_images(state_dir):
     """``{real path: [task names]}`` of every image the tasks of state_dir use.
 
-    A task uses the image its record names (``config.image`` and ``config.image_path``), every
-    backing file of that image, and every backing file of an image file in its task directory
+    A task uses the images its record names (``config.image``, ``config.image_path``, the base
+    of its overlay ``config.base.path`` and the files of its disks ``config.disks[].file``), every
+    backing file of those, and every backing file of an image file in its task directory
     (an overlay there whose base is a cache entry). A record that cannot be read uses nothing
     known; ``unreadable`` lists those tasks so a caller can refuse to guess.
     """
@@ -240,8 +241,10 @@ def task_images(state_dir):
         if record.damaged:
             unreadable.append(name)
             continue
-        for key in ('image', 'image_path'):
-            value = record.config.get(key)
+        base = record.config.get('base')
+        named = [record.config.get('image'), record.config.get('image_path'), base.get('path') if isinstance(base, dict) else base]
+        named += [disk.get('file') for disk in record.config.get('disks') or [] if isinstance(disk, dict)]
+        for value in named:
             if isinstance(value, str) and value:
                 path = value if os.path.isabs(value) else os.path.join(state_dir, name, value)
                 for real in _chain(path) or [os.path.realpath(path)]:

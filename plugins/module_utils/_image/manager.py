@@ -20,13 +20,13 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._checksum import form
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._image import cache as layout
 from ansible_collections.nomadic.qemu.plugins.module_utils._image.fetch import fetch, parse_source
+from ansible_collections.nomadic.qemu.plugins.module_utils._size import parse_size
 from ansible_collections.nomadic.qemu.plugins.module_utils._image.transform import (
     QemuImg,
     check_self_contained,
     decompress,
     describe,
     file_compression,
-    parse_size,
 )
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import IMAGE_OPTIONS
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskLock, check_state_dir, check_trusted_dir
@@ -106,7 +106,7 @@ class ImageCache:
     def _transform(self):
         size = self.params.get('size')
         return layout.Transform(decompress=self.option('decompress'), format=self.params.get('format'),
-                                size=parse_size(size) if size not in (None, '') else None)
+                                size=parse_size(size, 'size') if size not in (None, '') else None)
 
     def _facts(self, name, index):
         """What the result says of an existing entry: path, checksum, format, virtual_size, size."""
@@ -153,7 +153,6 @@ class ImageCache:
         name = layout.entry_name(known, transform) if known else None
         before = self._existing(name, index)
         if before and not force:
-            self._touch(before['path'])
             return self._result(False, before, before)
         if self.check_mode:
             after = dict(before or {}, path=os.path.join(self.cache_dir, name) if name else None, checksum=known)
@@ -167,7 +166,6 @@ class ImageCache:
             name = layout.entry_name(known, transform) if known else None
             before = self._existing(name, index)
             if before and not force:
-                self._touch(before['path'])
                 return self._result(False, before, before)
             for stale in layout.stale_parts(self.cache_dir):
                 layout.unlink(stale)
@@ -181,14 +179,6 @@ class ImageCache:
         if not name or not os.path.isfile(os.path.join(self.cache_dir, name)):
             return None
         return self._facts(name, index)
-
-    def _touch(self, path):
-        """An entry asked for is young again: max_age counts from the last run that wanted it."""
-        if not self.check_mode:
-            try:
-                os.utime(path)
-            except OSError as exc:
-                self.warn('could not update the time of %s (%s); prune with max_age may see it as older than it is' % (path, exc))
 
     def _fetch(self, source, checksum, transform):
         """Download, verify, transform and store; returns ``(checksum, name, facts, already_there)``. Nothing is left behind on failure."""

@@ -20,7 +20,6 @@ import gzip
 import json
 import lzma
 import os
-import re
 import shutil
 import struct
 import zlib
@@ -39,8 +38,6 @@ COMPRESSIONS = (
     ('zst', b'\x28\xb5\x2f\xfd'),
 )
 _OPENERS = {'gz': gzip.open, 'bz2': bz2.open, 'xz': lzma.open}
-_SIZE_RE = re.compile(r'^\s*([0-9]+)\s*([KMGTP]?)(?:i?B)?\s*\Z', re.IGNORECASE)
-_UNITS = {'': 1, 'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30, 'T': 1 << 40, 'P': 1 << 50}
 
 
 def detect_compression(head):
@@ -54,17 +51,6 @@ def detect_compression(head):
 def file_compression(path):
     with open(path, 'rb') as f:
         return detect_compression(f.read(8))
-
-
-def parse_size(text):
-    """Bytes of a ``size`` option: a whole number of bytes, or one with K, M, G, T or P (powers of 1024), as qemu-img reads them."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        text = str(text)
-    match = _SIZE_RE.match(text) if isinstance(text, str) else None
-    if not match or int(match.group(1)) == 0:
-        raise QemuTaskError("size %r is not a disk size; use a number of bytes or one with K, M, G or T, such as 10G" % (text,),
-                            option='size')
-    return int(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
 def decompress(kind, src_path, dst_path, shown, run=None, which=shutil.which):

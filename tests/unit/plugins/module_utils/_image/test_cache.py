@@ -139,6 +139,9 @@ def test_task_images(tmp_path):
     other = images / 'other.raw'
     other.write_bytes(b'\0' * 1024)
     _record(state, 'direct', image=str(base), image_path=str(base))
+    data = images / 'data.raw'
+    data.write_bytes(b'\0' * 1024)
+    _record(state, 'disks', image=str(images / 'gone.raw'), base={'path': str(images / 'gone.raw')}, disks=[{'name': 'd', 'file': str(data)}])
     task = _record(state, 'overlay')
     os.makedirs(os.path.join(task.path, 'local'))
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', str(other), '-F', 'raw', os.path.join(task.path, 'local', 'disk.qcow2')],
@@ -146,7 +149,7 @@ def test_task_images(tmp_path):
     (state / 'broken').mkdir()
     (state / 'broken' / 'task.json').write_text('{')
     used, unreadable = cache.task_images(str(state))
-    assert used == {str(base): ['direct'], str(other): ['overlay']}
+    assert used == {str(base): ['direct'], str(other): ['overlay'], str(data): ['disks'], str(images / 'gone.raw'): ['disks']}
     assert unreadable == ['broken']
     assert cache.users_of(str(other), used) == ['overlay']
     assert cache.users_of(str(images / 'none'), used) == []

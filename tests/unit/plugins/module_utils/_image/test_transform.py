@@ -69,22 +69,6 @@ def test_zstd_missing_names_the_package(tmp_path):
                               'PATH; install it (Debian: zstd), or set decompress to none')
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('1', 1), ('512', 512), ('1K', 1024), ('10G', 10 << 30), ('10g', 10 << 30), ('2 GiB', 2 << 30), ('3MB', 3 << 20),
-    ('1T', 1 << 40), (4096, 4096),
-])
-def test_parse_size(text, expected):
-    assert transform.parse_size(text) == expected
-
-
-@pytest.mark.parametrize('text', ['', '0', '-1G', '1.5G', '10X', 'ten', True, None, '1G\n2'])
-def test_parse_size_refuses(text):
-    with pytest.raises(QemuTaskError) as exc:
-        transform.parse_size(text)
-    assert str(exc.value) == "size %r is not a disk size; use a number of bytes or one with K, M, G or T, such as 10G" % (text,)
-    assert exc.value.option == 'size'
-
-
 def test_sniff(tmp_path):
     raw = tmp_path / 'raw'
     raw.write_bytes(b'\0' * 4096)
