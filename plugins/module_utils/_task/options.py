@@ -40,6 +40,13 @@ MAX_KILL_TIMEOUT = 3600.0
 DEFAULT_KILL_TIMEOUT = 5.0
 # The longest wait_for may wait for a guest to become ready.
 MAX_WAIT_TIMEOUT = 3600.0
+IMAGE_STATES = ('present', 'absent', 'pruned')
+IMAGE_DECOMPRESS = ('auto', 'none')
+IMAGE_FORMATS = ('qcow2', 'raw')
+# The longest qemu_image waits for a server to connect or send more data.
+MAX_DOWNLOAD_TIMEOUT = 3600.0
+# max_age may be as long as ten years (Go durations have no unit above h).
+MAX_IMAGE_AGE = 87600 * 3600.0
 
 
 class Option:
@@ -208,6 +215,7 @@ _CHECKS = {
     'cpus': _check_cpus,
     'kill_timeout': _check_duration,
     'timeout': _check_duration,
+    'max_age': _check_duration,
     'emulator': _check_emulator,
     'labels': _check_labels,
     'disks': _check_disks,
@@ -298,6 +306,24 @@ SHUTDOWN_OPTIONS = _table(
     Option('agent_socket', 'path'),
     Option('method', 'str', default='acpi', choices=SHUTDOWN_METHODS),
     TASK_OPTIONS['kill_timeout'],
+)
+
+# qemu_image's own options (with GROUP_OPTIONS). ``timeout`` is checked as a duration, as wait_for.timeout is.
+IMAGE_OPTIONS = _table(
+    Option('state', 'str', default='present', choices=IMAGE_STATES),
+    Option('src', 'str'),
+    Option('checksum', 'str'),
+    Option('decompress', 'str', default='auto', choices=IMAGE_DECOMPRESS),
+    Option('format', 'str', choices=IMAGE_FORMATS),
+    Option('size', 'str'),
+    Option('cache_dir', 'path'),
+    Option('force', 'bool', default=False),
+    Option('max_age', 'raw', bounds=(0, MAX_IMAGE_AGE)),
+    Option('timeout', 'raw', default='1m', bounds=(0, MAX_DOWNLOAD_TIMEOUT)),
+    Option('validate_certs', 'bool', default=True),
+    Option('headers', 'dict', default={}),
+    Option('url_username', 'str'),
+    Option('url_password', 'str', no_log=True),
 )
 
 # The qemu driver's config keys (Nomad), and the qemu_task option each one sets.

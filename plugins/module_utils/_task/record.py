@@ -333,12 +333,13 @@ def _owner(uid):
         return 'uid %d' % uid
 
 
-def check_trusted_dir(path, what, euid=None):
+def check_trusted_dir(path, what, euid=None, option='state_dir'):
     """Refuse a directory the collection cannot trust, as OpenSSH's StrictModes does; a missing one is fine.
 
     It must be a real directory (not a symbolic link), owned by this user or root, and not
     writable by group or others: otherwise another user could plant a link or a record that
-    the collection would follow or believe (and signal the process it names).
+    the collection would follow or believe (and signal the process it names). ``option`` is the
+    option the messages tell to change (qemu_image checks its cache_dir with this too).
     """
     try:
         st = os.lstat(path)
@@ -349,19 +350,19 @@ def check_trusted_dir(path, what, euid=None):
     euid = os.geteuid() if euid is None else euid
     if stat.S_ISLNK(st.st_mode):
         raise QemuTaskError('%s %s is a symbolic link; the collection never follows links for its state: '
-                            'remove it, or use the directory it points to as state_dir' % (what, path), option='state_dir')
+                            'remove it, or use the directory it points to as %s' % (what, path, option), option=option)
     if not stat.S_ISDIR(st.st_mode):
-        raise QemuTaskError('%s %s exists and is not a directory; remove it or choose another state_dir' % (what, path),
-                            option='state_dir')
+        raise QemuTaskError('%s %s exists and is not a directory; remove it or choose another %s' % (what, path, option),
+                            option=option)
     if st.st_uid not in (euid, 0):
         raise QemuTaskError('%s %s is owned by %s, not by this user (%s) or root; the collection does not trust a directory '
-                            'another user controls: choose a state_dir of your own' % (what, path, _owner(st.st_uid), _owner(euid)),
-                            option='state_dir')
+                            'another user controls: choose a %s of your own' % (what, path, _owner(st.st_uid), _owner(euid), option),
+                            option=option)
     if st.st_mode & 0o022:
         raise QemuTaskError('%s %s is writable by %s (mode %04o, owner %s); another user could plant files or links in it: '
-                            'run chmod go-w %s, or choose another state_dir'
+                            'run chmod go-w %s, or choose another %s'
                             % (what, path, 'group and others' if st.st_mode & 0o022 == 0o022 else 'others' if st.st_mode & 0o002 else 'group',
-                               stat.S_IMODE(st.st_mode), _owner(st.st_uid), path), option='state_dir')
+                               stat.S_IMODE(st.st_mode), _owner(st.st_uid), path, option), option=option)
 
 
 def state_dir_error(state_dir, doing, exc):

@@ -18,6 +18,8 @@ import posixpath
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ansible_collections.nomadic.qemu.plugins.module_utils._checksum import parse_checksum
+from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.hcl import check_keys, hcl_text, merged, to_bool
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import quote
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import (
@@ -25,28 +27,17 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import 
     ARTIFACT_KEYS,
     ARTIFACT_MODES,
     ARTIFACT_OPTIONS,
-    CHECKSUM_HEX_DIGITS,
     DEFAULT_ARTIFACT_DESTINATION,
 )
 
-_HEX_RE = re.compile(r'^[0-9A-Fa-f]+$')
 _HTTP_SCHEMES = ('http', 'https')
 
 
 def _check_checksum(text, ctx, key):
-    if not isinstance(text, str) or ':' not in text:
-        raise ctx.error('%s %s is not in the form type:value; use md5, sha1, sha256 or sha512, such as sha256:<64 hex digits>'
-                        % (key, quote(text)))
-    kind, value = text.split(':', 1)
-    kind = kind.strip().lower()
-    value = value.strip()
-    if kind not in CHECKSUM_HEX_DIGITS:
-        raise ctx.error('%s %s has the unsupported type %s; use md5, sha1, sha256 or sha512' % (key, quote(text), quote(kind)))
-    digits = CHECKSUM_HEX_DIGITS[kind]
-    if not _HEX_RE.match(value) or len(value) != digits:
-        raise ctx.error('%s %s is not a valid %s checksum: %s needs %d hexadecimal digits, this has %d characters'
-                        % (key, quote(text), kind, kind, digits, len(value)))
-    return kind, value.lower()
+    try:
+        return parse_checksum(text, key)
+    except QemuTaskError as exc:
+        raise ctx.error(str(exc)) from None
 
 
 def _archive_for(path):

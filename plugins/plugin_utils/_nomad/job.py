@@ -16,6 +16,7 @@ settings and the like, each with the reason); ``read_job_file`` does it for a fi
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TASK_NAME_RE
@@ -348,4 +349,9 @@ def _instance_settings(reader, group, tctx, settings, instance):
                              'static ports must differ (use a dynamic port, or count = 1)' % (port, reader.static_ports[port], port_owner))
         reader.static_ports[port] = port_owner
     options['labels'] = instance['options']['labels']
+    image = posixpath.normpath(options['image_path']) if options.get('image_path') else None
+    for item in artifacts:
+        # The artifact the VM boots from: run_job fetches it into the image cache (qemu_image) and gives
+        # the task a qcow2 overlay on it, so tasks and runs share one verified copy.
+        item['disk_image'] = not item['archive'] and item['path'] == image
     instance.update(options=options, artifacts=artifacts)

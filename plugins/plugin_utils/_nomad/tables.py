@@ -26,7 +26,7 @@ TASK_OPTION_KEYS = dict((option.nomad, option.name) for option in TASK_OPTIONS.v
 RESOURCES_OPTION_KEYS = dict((option.nomad.split('.', 1)[1], option.name) for option in TASK_OPTIONS.values()
                              if option.nomad and option.nomad.startswith('resources.'))
 
-CHECKSUM_HEX_DIGITS = {'md5': 32, 'sha1': 40, 'sha256': 64, 'sha512': 128}
+# The artifact checksum types and lengths are declared once, in module_utils/_checksum.py.
 
 # Archive types go-getter unpacks (by the end of the URL path, the longest match wins) and
 # whether ansible.builtin.unarchive can unpack them into a directory.

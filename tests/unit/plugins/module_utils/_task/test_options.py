@@ -15,7 +15,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._task import options 
 from ansible_collections.nomadic.qemu.plugins.doc_fragments._group import ModuleDocFragment as GroupFragment
 from ansible_collections.nomadic.qemu.plugins.doc_fragments._media import ModuleDocFragment as MediaFragment
 from ansible_collections.nomadic.qemu.plugins.doc_fragments._task import ModuleDocFragment as TaskFragment
-from ansible_collections.nomadic.qemu.plugins.modules import qemu_shutdown, qemu_task, qemu_task_info
+from ansible_collections.nomadic.qemu.plugins.modules import qemu_image, qemu_shutdown, qemu_task, qemu_task_info
 
 
 def documented(module):
@@ -48,7 +48,8 @@ def _compare(option, doc):
 @pytest.mark.parametrize('module, tables', [
     (qemu_task, (table.TASK_NAME_OPTIONS, table.TASK_OPTIONS, table.POLICY_OPTIONS)),
     (qemu_shutdown, (table.SHUTDOWN_OPTIONS, table.POLICY_OPTIONS)),
-], ids=['qemu_task', 'qemu_shutdown'])
+    (qemu_image, (table.IMAGE_OPTIONS, table.GROUP_OPTIONS)),
+], ids=['qemu_task', 'qemu_shutdown', 'qemu_image'])
 def test_module_docs_match_the_table(module, tables):
     docs = documented(module)
     for options in tables:
@@ -75,6 +76,14 @@ def test_documented_bounds_are_the_declared_ones():
         _text(docs['wait_for']['suboptions']['timeout'])
     assert 'At most V(%s)' % format_duration(table.MAX_KILL_TIMEOUT).replace('0m0s', '') in \
         _text(documented(qemu_shutdown)['kill_timeout'])
+    assert 'At most V(%s)' % format_duration(table.MAX_DOWNLOAD_TIMEOUT).replace('0m0s', '') in \
+        _text(documented(qemu_image)['timeout'])
+
+
+def test_image_module_documents_every_option_of_its_table():
+    docs = documented(qemu_image)
+    assert set(docs) == set(table.IMAGE_OPTIONS) | set(table.GROUP_OPTIONS)
+    assert docs['url_password'].get('no_log') is None and table.IMAGE_OPTIONS['url_password'].no_log is True
 
 
 def test_nomad_config_keys():
@@ -86,7 +95,7 @@ def test_nomad_config_keys():
 
 
 def test_group_options_are_accepted_by_every_module_of_the_group():
-    for module in (qemu_task, qemu_shutdown, qemu_task_info):
+    for module in (qemu_task, qemu_shutdown, qemu_task_info, qemu_image):
         assert set(table.GROUP_OPTIONS) <= set(documented(module)), module.__name__
 
 
@@ -138,7 +147,8 @@ def _descriptions(options, where=''):
             yield from _descriptions(option['suboptions'], where + name + '.')
 
 
-@pytest.mark.parametrize('module', [qemu_task, qemu_shutdown, qemu_task_info], ids=['qemu_task', 'qemu_shutdown', 'qemu_task_info'])
+@pytest.mark.parametrize('module', [qemu_task, qemu_shutdown, qemu_task_info, qemu_image],
+                         ids=['qemu_task', 'qemu_shutdown', 'qemu_task_info', 'qemu_image'])
 def test_descriptions_are_text(module):
     """A colon followed by a space in a plain YAML scalar turns a description line into a mapping."""
     for name, lines in _descriptions(documented(module)):

@@ -124,3 +124,18 @@ def test_artifact_headers_and_insecure():
 ])
 def test_artifact_errors(artifact, message):
     assert error(job(task='artifact {\n%s\n}' % artifact)) == WHERE + message
+
+
+@pytest.mark.parametrize('config, block, expected', [
+    ('image_path = "local/vm.img"', 'source = "https://h/vm.img"', True),
+    ('image_path = "local/./vm.img"', 'source = "https://h/vm.img"', True),
+    ('image_path = "${NOMAD_TASK_DIR}/vm.img"', 'source = "https://h/vm.img"', True),
+    ('image_path = "local/vm.img"', 'source = "https://h/x.bin"\ndestination = "local/vm.img"\nmode = "file"', True),
+    ('image_path = "local/vm.img"', 'source = "https://h/get?id=1"\noptions { filename = "vm.img" }', True),
+    ('image_path = "local/vm.img"', 'source = "https://h/other.img"', False),
+    ('image_path = "local/vm.img"', 'source = "https://h/vm.tar.gz"', False),
+    ('image_path = "/srv/images/vm.img"', 'source = "https://h/vm.img"', False),
+])
+def test_the_artifact_of_the_image_path_is_the_disk_image(config, block, expected):
+    task = only_task(job(task='artifact {\n%s\n}' % block, config=config))
+    assert task['artifacts'][0]['disk_image'] is expected

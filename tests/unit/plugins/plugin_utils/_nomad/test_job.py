@@ -89,6 +89,7 @@ def test_docs_simple_example_with_a_real_md5():
         'headers': {},
         'insecure': False,
         'id': task['artifacts'][0]['id'],
+        'disk_image': True,
     }]
     assert len(task['artifacts'][0]['id']) == 16
 
