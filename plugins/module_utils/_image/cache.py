@@ -30,7 +30,7 @@ import tempfile
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._checksum import CHECKSUM_TYPES
 from ansible_collections.nomadic.qemu.plugins.module_utils._image_header import HeaderError, backing_name, header_chain
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import task_records
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import fsync_dir, task_records, unlink
 
 CACHE_DIR_NAME = '.images'
 INDEX_FILE = 'index.json'
@@ -184,20 +184,6 @@ def write_json_atomically(path, data):
         unlink(tmp)
         raise
 
-
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _image_files(root, depth):

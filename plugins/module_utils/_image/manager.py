@@ -29,7 +29,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._image.transform impo
     file_compression,
 )
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import IMAGE_OPTIONS
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskLock, check_state_dir, check_trusted_dir
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskLock, check_state_dir, check_trusted_dir, fsync_dir, unlink
 
 # How long a run waits for another one fetching the same image (its download has its own timeout).
 LOCK_TIMEOUT = 3600
@@ -168,7 +168,7 @@ class ImageCache:
             if before and not force:
                 return self._result(False, before, before)
             for stale in layout.stale_parts(self.cache_dir):
-                layout.unlink(stale)
+                unlink(stale)
             checksum, name, facts, already_there = self._fetch(source, checksum, transform)
             if already_there:
                 before = facts
@@ -213,12 +213,12 @@ class ImageCache:
             with open(current, 'rb+') as f:
                 os.fsync(f.fileno())
             os.replace(current, final)
-            layout.fsync_dir(self.cache_dir)
+            fsync_dir(self.cache_dir)
             return checksum, name, {'path': final, 'checksum': checksum, 'format': facts_format, 'virtual_size': virtual_size,
                                     'size': os.path.getsize(final)}, False
         finally:
             for path in parts:
-                layout.unlink(path)
+                unlink(path)
 
     def _apply(self, current, transform, shown, part):
         """Decompress, convert and grow the downloaded file ``current``; returns the file that holds the result."""
@@ -228,7 +228,7 @@ class ImageCache:
                 fd, target = part()
                 os.close(fd)
                 decompress(kind, current, target, shown, run=self.run)
-                layout.unlink(current)
+                unlink(current)
                 current = target
         check_self_contained(current, shown)
         if transform.format is None and transform.size is None:
@@ -242,7 +242,7 @@ class ImageCache:
             fd, target = part()
             os.close(fd)
             self.qemu_img.convert(current, fmt, target, transform.format)
-            layout.unlink(current)
+            unlink(current)
             current, fmt = target, transform.format
         if transform.size is not None and transform.size != virtual_size:
             self.qemu_img.resize(current, fmt, transform.size)
@@ -284,9 +284,9 @@ class ImageCache:
         with self._lock(layout.INDEX_FILE, 'the index of the image cache %s' % self.cache_dir):
             index = layout.Index.load(self.cache_dir)
             for name in names:
-                layout.unlink(os.path.join(self.cache_dir, name))
+                unlink(os.path.join(self.cache_dir, name))
                 index.forget(name)
-            layout.fsync_dir(self.cache_dir)
+            fsync_dir(self.cache_dir)
             index.save(self.cache_dir)
 
     # -- state=pruned -------------------------------------------------------------------------
@@ -303,7 +303,7 @@ class ImageCache:
         removed = [os.path.join(self.cache_dir, name) for name in names]
         if not self.check_mode:
             for stale in layout.stale_parts(self.cache_dir):
-                layout.unlink(stale)
+                unlink(stale)
             if names:
                 self._remove(names)
         before = {'entries': sorted(found)}

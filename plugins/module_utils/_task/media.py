@@ -23,6 +23,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTa
 from ansible_collections.nomadic.qemu.plugins.module_utils._image_header import QCOW2_MAGIC, QED_MAGIC, VMDK_SPARSE_MAGIC, backing_name
 from ansible_collections.nomadic.qemu.plugins.module_utils._size import format_size
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.cloud_init import build_seed
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import unlink
 
 # An ISO 9660 volume descriptor starts at sector 16 (byte 32768): a type byte, then "CD001".
 ISO_MAGIC_OFFSET = 32769
@@ -260,7 +261,7 @@ def prepare(steps, qemu_img, run_command):
                 created.append(step.path)
                 continue
             if step.argv is None:
-                _unlink(step.path)
+                unlink(step.path)
                 continue
             if qemu_img is None:
                 raise QemuTaskError('disks and overlay need qemu-img, which was not found on PATH; install it (Debian: qemu-utils)',
@@ -273,7 +274,7 @@ def prepare(steps, qemu_img, run_command):
                                     option='disks' if 'disk' in step.what else 'overlay')
     except BaseException:
         for path in created:
-            _unlink(path)
+            unlink(path)
         raise
     return created
 
@@ -289,15 +290,8 @@ def _write_private(path, data):
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        _unlink(tmp)
+        unlink(tmp)
         raise QemuTaskError('cannot write %s: %s; check the task directory' % (path, exc.strerror or exc), option='cloud_init') from None
     except BaseException:
-        _unlink(tmp)
+        unlink(tmp)
         raise
-
-
-def _unlink(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

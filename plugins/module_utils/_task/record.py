@@ -189,7 +189,7 @@ class TaskLock:
         if self.fd is None:
             return
         if remove:
-            _unlink(self.path)
+            unlink(self.path)
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = None
@@ -262,12 +262,12 @@ class TaskDir:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.record_path)
-            _fsync_dir(self.path)
+            fsync_dir(self.path)
         except OSError as exc:
-            _unlink(tmp)
+            unlink(tmp)
             raise state_dir_error(self.state_dir, 'write the record of task %s' % self.name, exc) from None
         except BaseException:
-            _unlink(tmp)
+            unlink(tmp)
             raise
         return record
 
@@ -277,13 +277,13 @@ class TaskDir:
         self.remove_runtime_files()
         if record.config.get('ephemeral'):
             # An ephemeral task's overlay lives as long as its VM.
-            _unlink(os.path.join(self.path, OVERLAY_FILE))
+            unlink(os.path.join(self.path, OVERLAY_FILE))
         return record
 
     def remove_runtime_files(self):
         """Remove the pidfile and sockets a previous QEMU may have left behind."""
         for name in RUNTIME_FILES:
-            _unlink(os.path.join(self.path, name))
+            unlink(os.path.join(self.path, name))
 
     def own_leftovers(self):
         """True when the directory holds something the collection created, or nothing at all."""
@@ -299,7 +299,7 @@ class TaskDir:
             return False
         for entry in os.listdir(self.path):
             if _is_own(entry):
-                _unlink(os.path.join(self.path, entry))
+                unlink(os.path.join(self.path, entry))
         if not keep_user_files:
             shutil.rmtree(self.path, ignore_errors=True)
         elif not os.listdir(self.path):
@@ -379,7 +379,8 @@ def state_dir_error(state_dir, doing, exc):
     return QemuTaskError('state_dir %s: cannot %s: %s' % (state_dir, doing, cause), option='state_dir')
 
 
-def _fsync_dir(path):
+def fsync_dir(path):
+    """fsync a directory, so that a rename or removal in it is durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -432,7 +433,8 @@ def _is_temp(entry):
     return entry.startswith(_TEMP_PREFIX) and entry.endswith(_TEMP_SUFFIX)
 
 
-def _unlink(path):
+def unlink(path):
+    """Remove a file; one already gone is fine."""
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import shutil
@@ -15,14 +14,7 @@ import subprocess
 
 import pytest
 
-GUESTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'guests')
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location('nomadic_qemu_test_guests_%s' % name, os.path.join(GUESTS_DIR, '%s.py' % name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ansible_collections.nomadic.qemu.tests.unit.guests.guest_modules import GUESTS_DIR, load as _load
 
 
 build = _load('build')

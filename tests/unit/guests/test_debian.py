@@ -5,19 +5,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import pytest
 
-GUESTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'guests')
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location('nomadic_qemu_test_guests_%s' % name, os.path.join(GUESTS_DIR, '%s.py' % name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ansible_collections.nomadic.qemu.tests.unit.guests.guest_modules import GUESTS_DIR, load as _load
 
 
 build = _load('build')
