@@ -140,7 +140,30 @@ def _usernet_established(monitor_socket, host_port, guest_port):
     return False
 
 
-def wait_ready(wait_for, task_dir, process, ports, agent_ping, clock=time.monotonic, sleep=time.sleep):
+# Run states in which QEMU has stopped the guest for good: waiting longer cannot help.
+STUCK_STATES = {
+    'internal-error': 'the accelerator failed to run the guest (under KVM, often firmware that nested virtualization cannot '
+                      'run: try accelerator tcg)',
+    'guest-panicked': 'the guest kernel panicked',
+    'io-error': 'a disk reported an I/O error (a full disk on the host?)',
+    'shutdown': 'the guest shut down',
+}
+# How often wait_for asks QEMU whether it still runs the guest.
+STATUS_INTERVAL = 5.0
+
+
+def guest_stuck(monitor_socket):
+    """Why QEMU stopped the guest for good (see STUCK_STATES), or None while it runs (or cannot be asked)."""
+    try:
+        with QMPClient(monitor_socket, timeout=1.0) as client:
+            status = client.execute('query-status')
+    except QMPError:
+        return None
+    state = status.get('status') if isinstance(status, dict) else None
+    return '%s: %s' % (state, STUCK_STATES[state]) if state in STUCK_STATES else None
+
+
+def wait_ready(wait_for, task_dir, process, ports, agent_ping, clock=time.monotonic, sleep=time.sleep, stuck=guest_stuck):
     """Wait until every condition of wait_for holds. Raises QemuTaskError on a timeout or when QEMU exits.
 
     ``ports`` is the plan's {label: {host, guest, host_address}}; ``agent_ping(path, timeout)`` -> (ok, why).
@@ -150,6 +173,7 @@ def wait_ready(wait_for, task_dir, process, ports, agent_ping, clock=time.monoto
     deadline = started + wait_for['timeout']
     watch = ConsoleWatch(task_dir.console_log, wait_for['console']) if wait_for['console'] else None
     pending = _pending(wait_for, watch)
+    next_status = started + STATUS_INTERVAL
     while True:
         if watch is not None and 'console' in pending and watch.matched():
             pending.discard('console')
@@ -165,6 +189,14 @@ def wait_ready(wait_for, task_dir, process, ports, agent_ping, clock=time.monoto
             raise QemuTaskError("task '%s': QEMU exited while waiting for the guest to be ready (wait_for: %s); guest console: %s"
                                 % (task_dir.name, _describe(wait_for, pending), tail(task_dir.console_log, CONSOLE_TAIL) or '(empty)'),
                                 option='wait_for')
+        if clock() >= next_status:
+            next_status = clock() + STATUS_INTERVAL
+            why = stuck(task_dir.monitor_socket)
+            if why:
+                raise QemuTaskError("task '%s': QEMU stopped the guest while waiting for it to be ready (wait_for: %s), status %s; "
+                                    "the VM was left as it is, for a look with qemu_task_info or its QMP socket. Guest console: %s"
+                                    % (task_dir.name, _describe(wait_for, pending), why,
+                                       tail(task_dir.console_log, CONSOLE_TAIL) or '(empty)'), option='wait_for')
         if clock() >= deadline:
             raise QemuTaskError(
                 "task '%s': the guest was not ready within %s (still waiting for %s); the VM was left running, so a later "

@@ -11,7 +11,13 @@ import pytest
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task import readiness
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import ConsoleWatch, check_wait_for, port_accepts, wait_ready
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import (
+    ConsoleWatch,
+    check_wait_for,
+    guest_stuck,
+    port_accepts,
+    wait_ready,
+)
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir
 
 
@@ -183,3 +189,25 @@ def test_wait_ready_fails_when_qemu_exits(tmp_path):
                    clock=Clock(), sleep=lambda s: None)
     assert str(exc.value) == ("task 'vm1': QEMU exited while waiting for the guest to be ready (wait_for: console matching "
                               "'login:'); guest console: Kernel panic")
+
+
+def test_wait_ready_fails_at_once_when_qemu_stopped_the_guest(tmp_path):
+    task = _task(tmp_path, '')
+    clock = Clock()
+    asked = []
+
+    def stuck(path):
+        asked.append(clock.now)
+        return 'internal-error: the accelerator failed to run the guest' if clock.now >= 10 else None
+
+    with pytest.raises(QemuTaskError) as exc:
+        wait_ready({'console': 'login:', 'port': None, 'agent': False, 'timeout': 600}, task, Alive(), {}, None,
+                   clock=clock, sleep=clock.sleep, stuck=stuck)
+    assert str(exc.value) == ("task 'vm1': QEMU stopped the guest while waiting for it to be ready (wait_for: console matching "
+                              "'login:'), status internal-error: the accelerator failed to run the guest; the VM was left as it "
+                              "is, for a look with qemu_task_info or its QMP socket. Guest console: (empty)")
+    assert 10 <= clock.now < 16 and len(asked) == 2
+
+
+def test_guest_stuck_without_qemu_is_unknown(tmp_path):
+    assert guest_stuck(str(tmp_path / 'qmp.sock')) is None
