@@ -185,7 +185,6 @@ def write_json_atomically(path, data):
         raise
 
 
-
 def _image_files(root, depth):
     """Files under a task directory that may be images, without following links, ``depth`` levels down."""
     base = root.rstrip(os.sep).count(os.sep)
