@@ -42,6 +42,7 @@ options:
     description:
       - Like O(overlay) (which it implies), but the overlay is discarded whenever the VM stops, and a fresh one
         is made at every start, so each boot starts from the base as it is. O(disks) are kept all the same.
+      - Turning it on or off for a running VM only updates the record; it applies from the VM's next stop.
     type: bool
     default: false
   overlay_reset:
