@@ -327,3 +327,13 @@ def test_iso_is_a_cdrom(env):
         run(env, image_path=str(iso), overlay=True)
     assert 'overlay (or ephemeral) needs a disk image' in str(error.value)
     assert drives(run(env, image_path=str(iso), image_media='disk'))[0] == 'file=%s,if=ide,id=image0' % iso
+
+
+@needs_qemu_img
+def test_ephemeral_turned_on_applies_from_the_next_stop(env):
+    run(env, overlay=True)
+    overlay = os.path.join(task_dir(env).path, 'overlay.qcow2')
+    switched = run(env, ephemeral=True)
+    assert switched['actions'] == ['updated'] and os.path.exists(overlay)
+    run(env, state='stopped')
+    assert not os.path.exists(overlay)
