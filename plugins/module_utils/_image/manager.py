@@ -83,21 +83,15 @@ class ImageCache:
         check_trusted_dir(self.cache_dir, 'cache_dir', option='cache_dir')
 
     def _ensure_cache_dir(self):
-        if not os.path.isdir(self.state_dir):
+        # The state directory as qemu_task makes it (0700); the cache in it readable by QEMU's users.
+        for path, mode, option in ((self.state_dir, 0o700, 'state_dir'), (self.cache_dir, 0o755, 'cache_dir')):
             try:
-                os.makedirs(self.state_dir, mode=0o700)
+                os.makedirs(path, mode=mode)
             except FileExistsError:
                 pass
             except OSError as exc:
-                raise QemuTaskError('state_dir %s: cannot create it: %s; choose a state_dir this user can write'
-                                    % (self.state_dir, exc.strerror or exc), option='state_dir') from None
-        try:
-            os.makedirs(self.cache_dir, mode=0o755)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise QemuTaskError('cache_dir %s: cannot create it: %s; choose a cache_dir this user can write'
-                                % (self.cache_dir, exc.strerror or exc), option='cache_dir') from None
+                raise QemuTaskError('%s %s: cannot create it: %s; choose a %s this user can write'
+                                    % (option, path, exc.strerror or exc, option), option=option) from None
         self._check_trust()
 
     def _lock(self, key, what):
