@@ -48,6 +48,7 @@ GUIDES = {
     'docs/performance.md': 'guide_performance',
     'docs/state-and-trust.md': 'guide_state_and_trust',
     'docs/cloud-images.md': 'guide_cloud_images',
+    'docs/guests-as-hosts.md': 'guide_guests_as_hosts',
     'roles/host/README.md': 'guide_host_role',
 }
 

@@ -153,7 +153,6 @@ guest_agent_connection: true
 """
 
 import json
-import os
 import shlex
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -322,4 +321,3 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if task.get('guest_agent'):
             groups.append('qemu_guest_agent')
         return [to_safe_group_name(group, force=True, silent=True) for group in groups]
-

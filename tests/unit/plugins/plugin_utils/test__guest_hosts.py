@@ -44,8 +44,8 @@ def test_bad_destinations(destination):
 
 
 def test_parse_entries():
-    hypervisors = parse_hypervisors(['local', 'root@hv1', {'ssh': 'admin@10.0.0.2:2200', 'name': 'hv2', 'state_dir': '/srv/vms',
-                                                          'python': 'sudo -n python3'}], state_dir='/var/lib/x')
+    hv2 = {'ssh': 'admin@10.0.0.2:2200', 'name': 'hv2', 'state_dir': '/srv/vms', 'python': 'sudo -n python3'}
+    hypervisors = parse_hypervisors(['local', 'root@hv1', hv2], state_dir='/var/lib/x')
     assert [h.name for h in hypervisors] == ['local', 'hv1', 'hv2']
     assert [h.state_dir for h in hypervisors] == ['/var/lib/x', '/var/lib/x', '/srv/vms']
     assert hypervisors[2].reader_command() == 'sudo -n python3 - /srv/vms'
@@ -99,8 +99,8 @@ def test_connection_vars_by_binding():
     # What the ssh connection plugin does with it: split it, and give ssh the ProxyCommand, which a shell runs.
     option, value = shlex.split(proxied['ansible_ssh_common_args'])
     assert option == '-o' and value.startswith('ProxyCommand=')
-    assert shlex.split(value[len('ProxyCommand='):]) == ['ssh', '-o', 'BatchMode=yes', '-F', '/my ssh/config', '-W', '%h:%p',
-                                                        '-p', '2200', 'root@hv1']
+    expected = ['ssh', '-o', 'BatchMode=yes', '-F', '/my ssh/config', '-W', '%h:%p', '-p', '2200', 'root@hv1']
+    assert shlex.split(value[len('ProxyCommand='):]) == expected
     assert connection_vars(_task('', state='stopped'), remote, '10.0.0.5', 'ssh', False, [], False) == {}
     assert connection_vars(_task(''), remote, '10.0.0.5', 'web', False, [], False) == {}
 
