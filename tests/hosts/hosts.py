@@ -500,7 +500,8 @@ def nspawn_pids(merged):
     pids = []
     for pid in all_pids():
         argv = cmdline(pid)
-        if argv and os.path.basename(argv[0]) == 'systemd-nspawn' and (
+        # Also the sh of nspawn_argv() in the moment before it runs nspawn.
+        if 'systemd-nspawn' in [os.path.basename(arg) for arg in argv] and (
                 any(argv[i] == '-D' and argv[i + 1] == merged for i in range(len(argv) - 1))
                 or '--directory=' + merged in argv) and alive(pid):
             pids.append(pid)
