@@ -44,8 +44,8 @@ DIR/hI); the per-host files written through it (hostname, machine ID, an
 ed25519 host key made here, root's authorized_keys, sshd on the host's
 address only); a cgroup of its own in each hierarchy systemd uses (without a
 systemd on this machine nspawn stays in the cgroup it starts in, and hosts
-started from one cgroup would share their payload group); then, in a new
-session, `systemd-nspawn --keep-unit --register=no -b --console=read-only -D
+started from one cgroup would share their payload group); then, detached
+(setsid), `systemd-nspawn --keep-unit --register=no -b --console=read-only -D
 DIR/hI/merged -M hI --network-namespace-path=/run/netns/<ns>` plus the
 --bind-ro mounts, its console (with the journal) in DIR/hI/console.log. The
 console is read-only rather than a pipe: with a pipe the container has no
@@ -75,8 +75,8 @@ rebuild with the .debs cached 64 s (95 s on a busy machine; dpkg, not the
 download, is most of it), a warm build 0.2 s (the interpreter's start; the
 lookup is a stat); the root is 260 MB. up of 3 hosts 1.7 s (2.7 s busy; each
 host's systemd is up in about 0.5 s, sshd lets root in after 1.2-1.4 s), down
-of 3 0.7 s. The integration target test_hosts takes about 17 s with a warm
-cache, 8 s of it ansible-test's own.
+of 3 0.7 s. The integration target test_hosts takes about 25 s with a warm
+cache (8 s of it ansible-test's own, 2.5 s a guest booted by qemu_task).
 
 Needs root, overlayfs, debootstrap, systemd-container, iproute2, util-linux and
 openssh-client. Standard library only; runs with Python 3.9 or later.

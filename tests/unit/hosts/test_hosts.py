@@ -1,7 +1,7 @@
 # Copyright (c) 2026, nomadic.qemu contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Tests of tests/hosts/hosts.py, the test hosts' tool (no root, no containers, no network)."""
+"""Tests of tests/hosts/hosts.py, the script that makes the test hosts (no root, no containers, no network)."""
 
 from __future__ import annotations
 
