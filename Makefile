@@ -14,9 +14,11 @@ SHELL := /bin/bash
 
 VENV ?= .venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Debian packages: QEMU itself, and what the guest builder needs.
+# Debian packages: QEMU itself, what the guest builder needs, and what the test hosts need
+# (tests/hosts: systemd-nspawn, ip netns and veths, nsenter).
 APT_PACKAGES := qemu-system-x86 qemu-utils xorriso cpio dpkg-dev shellcheck python3-venv \
-	debootstrap syslinux syslinux-common mtools dosfstools fdisk e2fsprogs openssh-client
+	debootstrap syslinux syslinux-common mtools dosfstools fdisk e2fsprogs openssh-client \
+	systemd-container iproute2 util-linux
 # The newest Python that runs the newest ansible-core (see hack/find-python).
 PYTHON ?= $(shell hack/find-python)
 COLLECTIONS_DIR := $(CURDIR)/.ansible/collections
