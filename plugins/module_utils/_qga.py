@@ -351,14 +351,14 @@ class QGAClient:
 
     # Internals
 
-    def _fill(self, deadline):
-        if self._eof:
-            raise QGAConnectionClosed('{0} was closed by the other end'.format(self.name))
-        chunk = self.transport.recv(deadline)
-        if not chunk:
+    def _fill(self, deadline, awaited):
+        if not self._eof:
+            chunk = self.transport.recv(deadline)
+            if chunk:
+                self._buffer += chunk
+                return
             self._eof = True
-            raise QGAConnectionClosed('{0} was closed by the other end'.format(self.name))
-        self._buffer += chunk
+        raise QGAConnectionClosed('{0} was closed while we waited for the reply to {1}'.format(self.name, awaited))
 
     def _skip_to_delimiter(self, deadline):
         while True:
@@ -367,7 +367,7 @@ class QGAClient:
                 self._buffer = self._buffer[index + 1:]
                 return
             self._buffer = b''
-            self._fill(deadline)
+            self._fill(deadline, 'guest-sync-delimited')
 
     def _read_message(self, deadline, awaited):
         while True:
@@ -389,10 +389,7 @@ class QGAClient:
             if len(self._buffer) > MAX_MESSAGE_BYTES:
                 raise QGAProtocolError('the reply to {0} from {1} exceeds {2} bytes without a line end'.format(
                     awaited, self.name, MAX_MESSAGE_BYTES))
-            try:
-                self._fill(deadline)
-            except QGAConnectionClosed:
-                raise QGAConnectionClosed('{0} was closed while we waited for the reply to {1}'.format(self.name, awaited)) from None
+            self._fill(deadline, awaited)
 
 
 class _Closed:
