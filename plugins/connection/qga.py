@@ -32,9 +32,9 @@ options:
     description:
       - Path of the guest agent socket on the hypervisor, for M(nomadic.qemu.qemu_task) C(<state_dir>/<name>/qga.sock)
         (the RV(nomadic.qemu.qemu_task#module:agent_socket) it returns).
-      - Required. A long path (more than 107 bytes) is reached through C(/proc/self/fd), as the modules do.
+      - Required (a missing one is an error naming C(ansible_qga_socket)). A long path (more than 107 bytes) is reached
+        through C(/proc/self/fd), as the modules do.
     type: string
-    required: true
     vars:
       - name: ansible_qga_socket
     env:
@@ -318,7 +318,7 @@ class Connection(ConnectionBase):
             self._close_client()
             if isinstance(exc, QGATimeout):
                 message = 'cannot use guest agent socket %s: %s' % (self._where(), message)
-            elif 'qemu_task' not in message and task_label(path):
+            elif task_label(path) not in message:
                 message += task_label(path)
             raise AnsibleConnectionFailure(message) from None
         self._connected = True

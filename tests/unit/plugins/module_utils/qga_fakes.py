@@ -17,7 +17,7 @@ It serves one client at a time, as QEMU does, and speaks what the qga connection
 Options: ``disabled`` (commands refused the way qemu-ga refuses what --block-rpcs lists),
 ``corrupt`` ('write' or 'read': one byte of the first chunk is changed), ``silent``
 (answers nothing: a channel without an agent behind it), ``stale`` (send a stale reply
-before the sync reply). Every request is logged in ``requests`` as (command, arguments)
+before the sync reply), ``missing`` (programs guest-exec does not find). Every request is logged in ``requests`` as (command, arguments)
 with the large base64 fields replaced by their length.
 """
 
@@ -39,12 +39,13 @@ class AgentFailure(Exception):
 
 class FakeAgent:
 
-    def __init__(self, path, disabled=(), corrupt=None, silent=False, stale=True):
+    def __init__(self, path, disabled=(), corrupt=None, silent=False, stale=True, missing=()):
         self.path = str(path)
         self.disabled = set(disabled)
         self.corrupt = corrupt
         self.silent = silent
         self.stale = stale
+        self.missing = set(missing)
         self.requests = []
         self.users = []
         self.stdins = []
@@ -158,6 +159,9 @@ class FakeAgent:
 
     def _guest_exec(self, arguments):
         argv = [arguments['path']] + list(arguments.get('arg', []))
+        if argv[0] in self.missing:
+            raise AgentFailure("Guest agent command failed, error was 'Failed to execute child process \u201c%s\u201d "
+                               "(No such file or directory)'" % argv[0])
         if argv[0] == 'runuser':
             assert argv[1] == '-u' and argv[3] == '--', argv
             self.users.append(argv[2])
