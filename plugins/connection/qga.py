@@ -332,8 +332,8 @@ class Connection(ConnectionBase):
         try:
             self._bridge = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._bridge_stderr)
         except OSError as exc:
-            raise AnsibleConnectionFailure('cannot start %s to reach hypervisor %s: %s' % (argv[0], self.get_option('hypervisor'),
-                                                                                          exc.strerror or exc)) from None
+            raise AnsibleConnectionFailure('cannot start %s to reach hypervisor %s: %s'
+                                           % (argv[0], self.get_option('hypervisor'), exc.strerror or exc)) from None
         bridge = self._bridge
         return QGAClient(StreamTransport(bridge.stdout.fileno(), bridge.stdin.fileno(), 'guest agent socket %s' % self._where(),
                                          on_close=self._stop_bridge), timeout)
@@ -454,7 +454,7 @@ class Connection(ConnectionBase):
 
     def exec_command(self, cmd, in_data=None, sudoable=True):
         super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
-        password = self._become_password(sudoable)
+        password = self._become_password(cmd, sudoable)
         argv = self._guest_argv(cmd)
         display.vvv('QGA: EXEC %s' % shlex.join(argv), host=self._play_context.remote_addr)
         stdin = in_data or b''
@@ -467,14 +467,16 @@ class Connection(ConnectionBase):
                 raise AnsibleError('Incorrect %s password' % self.become.name)
         return rc, out, err
 
-    def _become_password(self, sudoable):
+    def _become_password(self, cmd, sudoable):
         """The become password to write ahead of stdin, or None when the command gets none.
 
         guest-exec takes stdin in advance and cannot answer a prompt: with sudo -S the password is read from stdin,
         but only when sudo asks for it, so whether it asks is found out first (sudo -n, once per connection).
+        A command that Ansible did not wrap (become_user is the remote user) gets nothing: its success marker,
+        new for every wrapped command, is not in it.
         """
         become = self.become
-        if not (sudoable and become and become.expect_prompt()):
+        if not (sudoable and become and become.expect_prompt() and become.success and become.success in cmd):
             return None
         name = become.name.rsplit('.', 1)[-1]
         if name != 'sudo':

@@ -357,6 +357,17 @@ def test_sudo_password_on_stdin(vm, conn, sudo, shown, asks):
     assert any('does sudo ask for a password?' in line for line in shown.lines)
 
 
+def test_no_password_for_a_command_without_become(vm, conn, sudo):
+    # become_user is the remote user: Ansible runs the command as it is, and sudoable.
+    fake = vm.start()
+    sudo.asks()
+    connected = conn(remote_user='alice')
+    plugin, shell = become(connected, password=PASSWORD, exe=sudo.path)
+    plugin.build_become_command('true', shell)  # an earlier command that was wrapped
+    assert connected.exec_command('cat', in_data=b'data', sudoable=True) == (0, b'data', b'')
+    assert fake.stdins == [b'data']
+
+
 def test_sudo_wrong_password(vm, conn, sudo, shown):
     vm.start()
     sudo.asks()

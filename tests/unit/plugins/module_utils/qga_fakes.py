@@ -148,8 +148,8 @@ class FakeAgent:
         return json.dumps({'return': result}).encode() + b'\n'
 
     @staticmethod
-    def _error_reply(cls, desc):
-        return json.dumps({'error': {'class': cls, 'desc': desc}}).encode() + b'\n'
+    def _error_reply(error_class, desc):
+        return json.dumps({'error': {'class': error_class, 'desc': desc}}).encode() + b'\n'
 
     def _guest_sync_delimited(self, arguments):
         reply = b'\xff' + json.dumps({'return': arguments['id']}).encode() + b'\n'
@@ -235,4 +235,3 @@ class FakeAgent:
 
     def _guest_info(self, arguments):
         return {'version': '7.2.22', 'supported_commands': []}
-
