@@ -207,7 +207,6 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._qga import (
     QGAConnectionClosed,
     QGADisabledError,
     QGAError,
-    QGATimeout,
     StreamTransport,
     b64decode,
     b64encode,
@@ -310,15 +309,14 @@ class Connection(ConnectionBase):
         try:
             if hypervisor == 'local':
                 self._client = QGAClient.unix(path, timeout)
+                self._client.transport.name = 'guest agent socket %s' % self._where()
             else:
                 self._client = self._start_bridge(timeout)
             self._client.sync(timeout)
         except QGAError as exc:
             message = self._bridge_failure() or to_native(exc)
             self._close_client()
-            if isinstance(exc, QGATimeout):
-                message = 'cannot use guest agent socket %s: %s' % (self._where(), message)
-            elif task_label(path) not in message:
+            if task_label(path) not in message:
                 message += task_label(path)
             raise AnsibleConnectionFailure(message) from None
         self._connected = True

@@ -206,7 +206,7 @@ def test_agent_silent_or_busy(vm, conn):
     with pytest.raises(AnsibleConnectionFailure) as exc:
         conn(timeout=1).exec_command('true')
     assert str(exc.value) == (
-        'cannot use guest agent socket {0} (qemu_task vm1): no answer from the guest agent on guest agent socket {0} within 1 s: '
+        'no answer from the guest agent on guest agent socket {0} (qemu_task vm1) within 1 s: '
         'the agent is not running in the guest (still booting, not installed, or stopped), or another client is connected to the '
         'socket (QEMU serves one client at a time)'.format(vm.socket))
 
