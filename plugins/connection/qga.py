@@ -74,6 +74,8 @@ options:
         Fedora), and files copied into the guest are given to that user.
       - With V(root), C(HOME) is set to V(/root) when the agent's environment has none (qemu-ga, started by systemd,
         has no C(HOME)), so that C(~) expands in Ansible's temporary paths.
+      - As with other connection plugins, C(remote_user) in C(ansible.cfg), C(-u) and the play keyword apply; when they
+        name a user of SSH hosts that the guests lack, set C(ansible_user) for the guests.
     type: string
     default: root
     vars:
@@ -324,8 +326,9 @@ class Connection(ConnectionBase):
 
     def _start_bridge(self, timeout):
         argv = self._bridge_argv()
-        display.vvv('QGA: RELAY %s' % ' '.join(shlex.quote(arg) for arg in argv).replace(shlex.quote(BRIDGE), '<relay>'),
-                    host=self._play_context.remote_addr)
+        # The relay's code is shown as <relay>, alone (argv of a local relay) or in ssh's remote command.
+        shown = ['<relay>' if arg == BRIDGE else shlex.quote(arg.replace(shlex.quote(BRIDGE), '<relay>')) for arg in argv]
+        display.vvv('QGA: RELAY %s' % ' '.join(shown), host=self._play_context.remote_addr)
         self._bridge_stderr = tempfile.TemporaryFile()
         try:
             self._bridge = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._bridge_stderr)
@@ -388,6 +391,8 @@ class Connection(ConnectionBase):
 
     def _execute(self, command, arguments=None):
         """One agent request; every failure is an Ansible error naming the socket."""
+        if self._client is None:
+            raise AnsibleConnectionFailure('the connection to guest agent socket %s is closed' % self._where())
         try:
             return self._client.execute(command, arguments)
         except QGADisabledError as exc:

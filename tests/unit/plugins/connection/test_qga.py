@@ -461,6 +461,25 @@ def test_ssh_command(vm, conn, hypervisor, args, expected):
     assert argv[-1] == "/usr/bin/python3.11 -c '%s' %s" % (BRIDGE, vm.socket)
 
 
+def test_ssh_command_is_shown_without_the_relay_code(vm, conn, shown, monkeypatch):
+    monkeypatch.setattr(qga.subprocess, 'Popen', lambda *args, **kwargs: (_ for _ in ()).throw(OSError(2, 'No such file or directory')))
+    with pytest.raises(AnsibleConnectionFailure) as exc:
+        conn(hypervisor='admin@hv1:2222').exec_command('true')
+    assert str(exc.value) == 'cannot start ssh to reach hypervisor admin@hv1:2222: No such file or directory'
+    assert shown.lines[1] == "QGA: RELAY ssh -o BatchMode=yes -p 2222 admin@hv1 'python3 -c <relay> %s'" % vm.socket
+
+
+def test_agent_going_away_during_a_copy(vm, conn, tmp_path):
+    vm.start(hangup=('guest-file-write', 2))
+    source = tmp_path / 'source'
+    source.write_bytes(os.urandom(3 * 1024 * 1024))
+    with pytest.raises(AnsibleConnectionFailure) as exc:
+        conn().put_file(str(source), str(tmp_path / 'target'))
+    # The error is the one that happened, not one from closing the file handle afterwards.
+    assert str(exc.value) == ('guest agent socket %s (qemu_task vm1) was closed while we waited for the reply to guest-file-write; '
+                              'the VM stopped, or its guest agent restarted' % vm.socket)
+
+
 def test_bad_hypervisor(vm, conn):
     with pytest.raises(AnsibleConnectionFailure) as exc:
         conn(hypervisor='a@b@c').exec_command('true')

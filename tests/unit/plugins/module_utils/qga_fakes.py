@@ -17,7 +17,8 @@ It serves one client at a time, as QEMU does, and speaks what the qga connection
 Options: ``disabled`` (commands refused the way qemu-ga refuses what --block-rpcs lists),
 ``corrupt`` ('write' or 'read': one byte of the first chunk is changed), ``silent``
 (answers nothing: a channel without an agent behind it), ``stale`` (send a stale reply
-before the sync reply), ``missing`` (programs guest-exec does not find). Every request is logged in ``requests`` as (command, arguments)
+before the sync reply), ``missing`` (programs guest-exec does not find), ``hangup``
+((COMMAND, N): close the connection instead of answering the Nth COMMAND). Every request is logged in ``requests`` as (command, arguments)
 with the large base64 fields replaced by their length.
 """
 
@@ -39,13 +40,14 @@ class AgentFailure(Exception):
 
 class FakeAgent:
 
-    def __init__(self, path, disabled=(), corrupt=None, silent=False, stale=True, missing=()):
+    def __init__(self, path, disabled=(), corrupt=None, silent=False, stale=True, missing=(), hangup=None):
         self.path = str(path)
         self.disabled = set(disabled)
         self.corrupt = corrupt
         self.silent = silent
         self.stale = stale
         self.missing = set(missing)
+        self.hangup = hangup
         self.requests = []
         self.users = []
         self.stdins = []
@@ -129,6 +131,8 @@ class FakeAgent:
                 self.requests.append((command, {k: (len(v) if k in ('buf-b64', 'input-data') else v) for k, v in arguments.items()}))
                 if self.silent:
                     continue
+                if self.hangup and self.count(self.hangup[0]) == self.hangup[1]:
+                    return  # as when QEMU exits: the connection closes without a reply
                 reply = self._answer(command, arguments)
                 if reply is not None:
                     conn.sendall(reply)
