@@ -19,8 +19,10 @@ random id; the agent answers with 0xFF followed by the JSON reply, so everything
 the 0xFF is stale and discarded, and a reply with another id is skipped.
 
 QEMU serves one client on the chardev at a time: a second client's connect() succeeds
-(the kernel queues it) but it gets no answer until the first one disconnects. Then
-``sync()`` times out, and the message says both possible causes.
+(the kernel queues it) but it gets no answer until the first one disconnects. When
+``sync()`` times out on a local socket, the kernel's socket diagnostics (netlink
+sock_diag: is our connection's peer accepted yet?) tell that case from an agent that does
+not run; where they are not available, the message says both possible causes.
 
 The transport is a pair of byte streams: a connected AF_UNIX socket (``SocketTransport``)
 or any pair of file descriptors such as a subprocess's stdout and stdin
@@ -37,6 +39,7 @@ import os
 import random
 import select
 import socket
+import struct
 import time
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import UNIX_PATH_MAX, QMPError, _connect_unix
@@ -138,6 +141,48 @@ def describe_connect_error(path, exc):
     return 'cannot connect to guest agent socket {0}: {1}'.format(path, exc.strerror or exc)
 
 
+# netlink sock_diag, to find out whether a unix connection has been accepted (linux/sock_diag.h, linux/unix_diag.h).
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST = 1
+_UDIAG_SHOW_PEER = 4
+_UNIX_DIAG_PEER = 2
+_NO_COOKIE = 0xffffffff
+
+
+def queued(sock):
+    """Whether a connected AF_UNIX socket still waits in the server's accept queue: True, False, or None when unknown.
+
+    The server side of a connection gets its inode when it is accepted, so the peer inode
+    the kernel reports for ours is 0 until then.
+    """
+    try:
+        inode = os.fstat(sock.fileno()).st_ino
+        request = struct.pack('=BBHIIIII', socket.AF_UNIX, 0, 0, 0xffffffff, inode, _UDIAG_SHOW_PEER, _NO_COOKIE, _NO_COOKIE)
+        header = struct.pack('=IHHII', 16 + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0)
+        netlink = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG)
+        try:
+            netlink.settimeout(1.0)
+            netlink.sendto(header + request, (0, 0))
+            data = netlink.recv(65536)
+        finally:
+            netlink.close()
+        length, kind = struct.unpack_from('=IH', data)
+        if kind != _SOCK_DIAG_BY_FAMILY:
+            return None  # an error reply: no unix_diag in this kernel, or not allowed
+        offset = 16 + 16  # nlmsghdr, unix_diag_msg
+        while offset + 4 <= min(length, len(data)):
+            attr_length, attr_type = struct.unpack_from('=HH', data, offset)
+            if attr_length < 4:
+                return None
+            if attr_type == _UNIX_DIAG_PEER:
+                return struct.unpack_from('=I', data, offset + 4)[0] == 0
+            offset += (attr_length + 3) & ~3
+    except (OSError, AttributeError, struct.error):
+        return None
+    return None
+
+
 def _wait(fileno, events, seconds):
     seconds = max(0.0, seconds)
     poller = select.poll()
@@ -181,6 +226,10 @@ class SocketTransport:
                 if exc.errno in _CLOSED_ERRNOS:
                     return b''
                 raise QGAError('cannot read from {0}: {1}'.format(self.name, exc.strerror or exc)) from None
+
+    def queued(self):
+        """True while QEMU has not accepted this connection (it serves another client), None when unknown."""
+        return queued(self.sock)
 
     def close(self):
         self.sock.close()
@@ -308,10 +357,16 @@ class QGAClient:
                     return time.monotonic() - started
                 # A reply to an earlier client's sync (or an error about the 0xFF byte): not ours.
         except QGATimeout:
-            raise QGATimeout(
-                'no answer from the guest agent on {0} within {1:g} s: the agent is not running in the guest (still booting, '
-                'not installed, or stopped), or another client is connected to the socket (QEMU serves one client at a time)'.format(
-                    self.name, timeout)) from None
+            waiting = getattr(self.transport, 'queued', lambda: None)()
+            if waiting:
+                why = ('another client is connected to the socket (QEMU serves one client at a time, and has not accepted this one); '
+                       'wait for it to finish, or end it')
+            elif waiting is False:
+                why = 'the agent is not running in the guest (still booting, not installed, or stopped)'
+            else:
+                why = ('the agent is not running in the guest (still booting, not installed, or stopped), or another client is '
+                       'connected to the socket (QEMU serves one client at a time)')
+            raise QGATimeout('no answer from the guest agent on {0} within {1:g} s: {2}'.format(self.name, timeout, why)) from None
 
     def execute(self, command, arguments=None, timeout=None):
         """Run one agent command and return its ``return`` value (None when it has none).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import sys
 
 import pytest
@@ -201,14 +202,27 @@ def test_socket_missing(vm, conn):
                               '(qemu_task guest_agent: true) (qemu_task vm1)' % vm.socket)
 
 
-def test_agent_silent_or_busy(vm, conn):
+def test_agent_not_running(vm, conn):
     vm.start(silent=True)
     with pytest.raises(AnsibleConnectionFailure) as exc:
         conn(timeout=1).exec_command('true')
-    assert str(exc.value) == (
-        'no answer from the guest agent on guest agent socket {0} (qemu_task vm1) within 1 s: '
-        'the agent is not running in the guest (still booting, not installed, or stopped), or another client is connected to the '
-        'socket (QEMU serves one client at a time)'.format(vm.socket))
+    assert str(exc.value) == ('no answer from the guest agent on guest agent socket %s (qemu_task vm1) within 1 s: '
+                              'the agent is not running in the guest (still booting, not installed, or stopped)' % vm.socket)
+
+
+def test_socket_busy(vm, conn):
+    # QEMU does not accept a second client: the kernel queues it.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(vm.socket)
+    listener.listen(1)
+    try:
+        with pytest.raises(AnsibleConnectionFailure) as exc:
+            conn(timeout=1).exec_command('true')
+    finally:
+        listener.close()
+    assert str(exc.value) == ('no answer from the guest agent on guest agent socket %s (qemu_task vm1) within 1 s: another client is '
+                              'connected to the socket (QEMU serves one client at a time, and has not accepted this one); wait for it '
+                              'to finish, or end it' % vm.socket)
 
 
 # Files
