@@ -476,7 +476,9 @@ def test_ssh_command(vm, conn, hypervisor, args, expected):
 
 
 def test_ssh_command_is_shown_without_the_relay_code(vm, conn, shown, monkeypatch):
-    monkeypatch.setattr(qga.subprocess, 'Popen', lambda *args, **kwargs: (_ for _ in ()).throw(OSError(2, 'No such file or directory')))
+    def no_ssh(*args, **kwargs):
+        raise OSError(2, 'No such file or directory')
+    monkeypatch.setattr(qga.subprocess, 'Popen', no_ssh)
     with pytest.raises(AnsibleConnectionFailure) as exc:
         conn(hypervisor='admin@hv1:2222').exec_command('true')
     assert str(exc.value) == 'cannot start ssh to reach hypervisor admin@hv1:2222: No such file or directory'
