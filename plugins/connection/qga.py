@@ -18,7 +18,7 @@ description:
   - Commands run with the agent's C(guest-exec) as C(/bin/sh -c COMMAND); their output is collected when they
     end. Files are copied with C(guest-file-open), C(guest-file-write), C(guest-file-read) and C(guest-file-close)
     in chunks of 1 MiB. Files of 1 MiB or more are verified after the copy by their size and SHA-256 (C(sha256sum)
-    in the guest); when the guest has no C(sha256sum), by their size only.
+    in the guest); when the guest has no C(sha256sum) or the agent refuses C(guest-exec), by their size only.
   - The agent socket is on the hypervisor. With O(hypervisor=local) (the default) it is opened directly.
     Otherwise the plugin runs the system C(ssh) to the hypervisor and a small relay written in Python there, which
     connects to the socket and copies bytes between it and the SSH channel; the hypervisor needs Python 3 and SSH
@@ -31,7 +31,7 @@ options:
   socket:
     description:
       - Path of the guest agent socket on the hypervisor, for M(nomadic.qemu.qemu_task) C(<state_dir>/<name>/qga.sock)
-        (the RV(nomadic.qemu.qemu_task#module:agent_socket) it returns).
+        (the RV(nomadic.qemu.qemu_task#module:task.agent_socket) it returns).
       - Required (a missing one is an error naming C(ansible_qga_socket)). A long path (more than 107 bytes) is reached
         through C(/proc/self/fd), as the modules do.
     type: string
@@ -116,8 +116,8 @@ options:
     env:
       - name: ANSIBLE_QGA_PIPELINING
 notes:
-  - "Become works inside the guest. Without a password, any become method works. With a password, only
-    C(sudo) does: the agent cannot answer a prompt while a command runs, so the plugin asks C(sudo -n) first
+  - "Become works inside the guest. Without a password (as root, or with a C(NOPASSWD) rule), any become method
+    works. With a password, only C(sudo) does: the agent cannot answer a prompt while a command runs, so the plugin asks C(sudo -n) first
     whether a password is needed and, if so, writes it on the command's standard input ahead of the data, where
     C(sudo -S) (in the default C(become_flags)) reads it. The password is never displayed or logged. C(su) with a
     password needs a terminal and is refused with a message."
@@ -126,8 +126,8 @@ notes:
     some of them in C(/etc/sysconfig/qemu-ga) (C(BLOCK_RPCS) or C(FILTER_RPC_ARGS)); elsewhere they are disabled with
     qemu-ga's C(--block-rpcs) or allowed with C(--allow-rpcs) (C(/etc/qemu/qemu-ga.conf)). A refused command is an
     error naming it and these settings."
-  - "The agent writes files as root (mode 0600 for new files), whatever the O(remote_user); a file copied for
-    another user is then changed to be owned by that user. A command's output is collected in the agent's memory,
+  - "The agent reads and writes files as root (mode 0600 for new files), whatever the O(remote_user): a file
+    copied for another user is then changed to be owned by that user, and a fetch can read what that user could not. A command's output is collected in the agent's memory,
     which qemu-ga limits to 16 MiB per stream; longer output is cut, with a warning."
 seealso:
   - module: nomadic.qemu.qemu_task
