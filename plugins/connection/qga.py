@@ -127,8 +127,9 @@ notes:
     qemu-ga's C(--block-rpcs) or allowed with C(--allow-rpcs) (C(/etc/qemu/qemu-ga.conf)). A refused command is an
     error naming it and these settings."
   - "The agent reads and writes files as root (mode 0600 for new files), whatever the O(remote_user): a file
-    copied for another user is then changed to be owned by that user, and a fetch can read what that user could not. A command's output is collected in the agent's memory,
-    which qemu-ga limits to 16 MiB per stream; longer output is cut, with a warning."
+    copied for another user is then changed to be owned by that user, and a fetch can read what that user could not.
+    A command's output is collected in the agent's memory, which qemu-ga limits to 16 MiB per stream; longer output is
+    cut, with a warning."
 seealso:
   - module: nomadic.qemu.qemu_task
   - name: QEMU Guest Agent Protocol Reference
