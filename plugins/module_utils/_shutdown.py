@@ -16,13 +16,13 @@ is pointless and the VM is forced right away.
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import struct
 import time
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._process import QemuProcess, terminate
+from ansible_collections.nomadic.qemu.plugins.module_utils._qga import QGAClient, QGAConnectionClosed, QGAConnectionError, QGAError, QGATimeout
 from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import (
     QMPClient,
     QMPConnectionClosed,
@@ -35,7 +35,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import (
 KILL_GRACE = 2.0
 # Upper bound for connecting to QMP and for one QMP command (never more than what is left of kill_timeout).
 QMP_TIMEOUT = 2.0
-# How long a guest agent gets to answer guest-sync before we fall back to ACPI.
+# How long a guest agent gets to answer guest-sync-delimited before we fall back to ACPI.
 AGENT_TIMEOUT = 1.0
 # After QEMU reported the guest's shutdown, how long it gets to either exit or announce that it
 # stays (a STOP event: -no-shutdown) before it is told to `quit`.
@@ -93,69 +93,52 @@ def peer_pid(path, timeout=QMP_TIMEOUT):
         sock.close()
 
 
-def _agent_sync(sock, path, timeout):
-    """guest-sync on a connected agent socket: (True, None) once the agent answered with our id, else (False, why)."""
-    no_answer = 'no answer from the guest agent within %g s' % timeout
+def _agent_client(path, timeout):
+    """A guest agent client of ``path`` that answered guest-sync-delimited: (client, None), or (None, why)."""
+    deadline = time.monotonic() + timeout
     try:
-        deadline = time.monotonic() + timeout
-        _connect_unix(sock, path)
-        token = int(time.time() * 1000) % 2147483647
-        sock.sendall(json.dumps({'execute': 'guest-sync', 'arguments': {'id': token}}).encode() + b'\n')
-        data = b''
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False, no_answer
-            sock.settimeout(remaining)
-            chunk = sock.recv(4096)
-            if not chunk:
-                return False, 'the guest agent socket closed'
-            data += chunk
-            # Complete lines only; a stale reply to an earlier client, or a 0xff sync byte, is skipped.
-            lines = data.split(b'\n')
-            data = lines.pop()
-            for line in lines:
-                try:
-                    reply = json.loads(line.strip(b'\xff \r\t').decode('utf-8', 'replace'))
-                except ValueError:
-                    continue
-                if isinstance(reply, dict) and reply.get('return') == token:
-                    return True, None
-    except socket.timeout:
-        return False, no_answer
-    except (OSError, QMPError) as exc:
-        return False, 'the guest agent socket %s cannot be used: %s' % (path, getattr(exc, 'strerror', None) or exc)
+        client = QGAClient.unix(path, timeout)
+    except QGAConnectionError as exc:
+        return None, 'the guest agent socket %s cannot be used: %s' % (path, exc.strerror or exc)
+    try:
+        client.sync(timeout=max(MIN_TIMEOUT, deadline - time.monotonic()))
+    except QGATimeout:
+        client.close()
+        return None, 'no answer from the guest agent within %g s' % timeout
+    except QGAConnectionClosed:
+        client.close()
+        return None, 'the guest agent socket closed'
+    except QGAError as exc:
+        client.close()
+        return None, 'the guest agent socket %s cannot be used: %s' % (path, exc)
+    return client, None
 
 
 def agent_ping(path, timeout=AGENT_TIMEOUT):
-    """Whether the QEMU guest agent answers guest-sync: (True, None) or (False, why)."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        return _agent_sync(sock, path, timeout)
-    finally:
-        sock.close()
+    """Whether the QEMU guest agent answers guest-sync-delimited: (True, None) or (False, why)."""
+    client, why = _agent_client(path, timeout)
+    if client is None:
+        return False, why
+    client.close()
+    return True, None
 
 
 def agent_shutdown(path, timeout=AGENT_TIMEOUT):
     """Ask the QEMU guest agent to power the guest off. Returns (True, None) or (False, why).
 
-    The agent is first asked for guest-sync (it answers with the same id); only an agent
-    that answered gets guest-shutdown, which has no reply on success.
+    The agent is first asked for guest-sync-delimited (it answers with the same id); only an
+    agent that answered gets guest-shutdown, which has no reply on success.
     """
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    client, why = _agent_client(path, timeout)
+    if client is None:
+        return False, why
     try:
-        ok, why = _agent_sync(sock, path, timeout)
-        if not ok:
-            return ok, why
-        try:
-            sock.sendall(json.dumps({'execute': 'guest-shutdown', 'arguments': {'mode': 'powerdown'}}).encode() + b'\n')
-        except OSError as exc:
-            return False, 'the guest agent socket %s cannot be used: %s' % (path, exc.strerror or exc)
-        return True, None
+        client.send('guest-shutdown', {'mode': 'powerdown'})
+    except QGAError as exc:
+        return False, 'the guest agent socket %s cannot be used: %s' % (path, exc)
     finally:
-        sock.close()
+        client.close()
+    return True, None
 
 
 class Shutdown:

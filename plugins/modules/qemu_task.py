@@ -233,7 +233,7 @@ options:
         type: str
       agent:
         description:
-          - The guest agent must answer C(guest-sync). Needs O(guest_agent=true).
+          - The guest agent must answer C(guest-sync-delimited). Needs O(guest_agent=true).
         type: bool
         default: false
       timeout:

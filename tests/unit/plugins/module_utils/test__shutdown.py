@@ -26,7 +26,7 @@ from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qmp_fakes 
 #              quit), 'linger' (SHUTDOWN, then neither exits nor pauses until quit)
 #   status:    what query-status reports ('running', 'paused', 'shutdown')
 #   sigterm:   'handle' (exit 143 from a handler, as QEMU exits from its handler) or 'ignore'
-#   agent:     None, 'answer' (guest-sync answered after a stale reply; guest-shutdown ends it
+#   agent:     None, 'answer' (guest-sync-delimited answered after stale replies; guest-shutdown ends it
 #              like the power button), 'silent' (a channel without an agent behind it), 'close'
 # Every request is logged as '<qmp|agent> <command>' to the log file. It gives up after 30 s.
 FAKE_QEMU = r'''
@@ -75,12 +75,13 @@ def on_qmp(conn, req):
 
 def on_agent(conn, req):
     cmd = req.get('execute')
-    if cmd == 'guest-sync' and opts['agent'] == 'answer':
-        reply = json.dumps({'return': req['arguments']['id']}).encode() + b'\n'
-        conn.sendall(b'\xff{"return": -1}\n' + reply[:5])
+    if cmd == 'guest-sync-delimited' and opts['agent'] == 'answer':
+        # A stale reply to an earlier client, a stale delimited reply with another id, then ours in two parts.
+        reply = b'\xff' + json.dumps({'return': req['arguments']['id']}).encode() + b'\n'
+        conn.sendall(b'{"return": {}}\n\xff{"return": -1}\n' + reply[:5])
         time.sleep(0.02)
         conn.sendall(reply[5:])
-    elif cmd == 'guest-sync' and opts['agent'] == 'close':
+    elif cmd == 'guest-sync-delimited' and opts['agent'] == 'close':
         return False
     elif cmd == 'guest-shutdown':
         event('SHUTDOWN', guest=True, reason='guest-shutdown')
@@ -116,7 +117,7 @@ while time.monotonic() < deadline:
         while keep and b'\n' in buf:
             line, dummy, rest = bytes(buf).partition(b'\n')
             buf[:] = rest
-            req = json.loads(line)
+            req = json.loads(line.lstrip(b'\xff'))  # the agent's parser resets on 0xff
             log.write('%s %s\n' % (kind, req.get('execute')))
             log.flush()
             keep = (on_qmp if kind == 'qmp' else on_agent)(conn, req)
@@ -371,8 +372,8 @@ def test_agent_method(fake_qemu, tmp_path, monkeypatch, agent, socket_kind, meth
     assert without_seconds(res) == result(method=method, notes=[note.format(missing=missing) for note in notes])
     assert res.seconds < 5
     assert qemu.returncode() == 0
-    agent_requests = {'answer': ['agent guest-sync', 'agent guest-shutdown'], 'silent': ['agent guest-sync'],
-                      'close': ['agent guest-sync'], None: []}[agent]
+    agent_requests = {'answer': ['agent guest-sync-delimited', 'agent guest-shutdown'], 'silent': ['agent guest-sync-delimited'],
+                      'close': ['agent guest-sync-delimited'], None: []}[agent]
     qmp_requests = ['qmp qmp_capabilities', 'qmp query-status'] + (['qmp system_powerdown'] if method == 'acpi' else [])
     assert sorted(qemu.requests()) == sorted(qmp_requests + agent_requests)
 

@@ -1,0 +1,269 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ansible_collections.nomadic.qemu.plugins.module_utils import _qga
+from ansible_collections.nomadic.qemu.plugins.module_utils._qga import (
+    BRIDGE,
+    QGAClient,
+    QGACommandError,
+    QGAConnectionClosed,
+    QGAConnectionError,
+    QGADisabledError,
+    QGAProtocolError,
+    QGATimeout,
+    StreamTransport,
+)
+from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes import FakeAgent
+
+
+@pytest.fixture
+def agent(tmp_path):
+    started = []
+
+    def start(**kwargs):
+        fake = FakeAgent(tmp_path / 'qga.sock', **kwargs).__enter__()
+        started.append(fake)
+        return fake
+    yield start
+    for fake in started:
+        fake.stop()
+
+
+class RawServer:
+    """A unix socket server that sends fixed bytes after the first request line, then keeps the connection open."""
+
+    def __init__(self, path, reply, accept=True):
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen(1)
+        self.reply = reply
+        self.conns = []
+        self.received = b''
+        if accept:
+            threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        conn = self.listener.accept()[0]
+        self.conns.append(conn)
+        while b'\n' not in self.received:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            self.received += chunk
+        if self.reply is None:
+            conn.close()
+            return
+        conn.sendall(self.reply)
+
+    def close(self):
+        for conn in self.conns:
+            conn.close()
+        self.listener.close()
+
+
+def test_sync_skips_stale_replies_and_sends_the_delimiter_first(agent, tmp_path):
+    fake = agent()
+    with QGAClient.unix(str(tmp_path / 'qga.sock'), timeout=5) as client:
+        assert client.sync() >= 0
+        assert client.execute('guest-info')['version'] == '7.2.22'
+    assert fake.commands() == ['guest-sync-delimited', 'guest-info']
+
+
+def test_sync_reply_in_pieces_with_a_wrong_id_first(tmp_path):
+    # What an agent answers to a 0xff byte, a stale delimited reply with another id, then ours (id read from the request).
+    path = tmp_path / 'raw.sock'
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+
+    def serve():
+        conn = listener.accept()[0]
+        data = b''
+        while b'\n' not in data:
+            data += conn.recv(4096)
+        assert data.startswith(b'\xff')
+        token = json.loads(data[1:].decode())['arguments']['id']
+        reply = b'\xff' + json.dumps({'return': token}).encode() + b'\n'
+        conn.sendall(b'{"error": {"class": "GenericError", "desc": "JSON parse error, stray \'\\uFFFD\'"}}\n\xff{"return": 7}\n')
+        for index in range(len(reply)):
+            conn.sendall(reply[index:index + 1])
+        time.sleep(0.5)
+        conn.close()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    with QGAClient.unix(str(path), timeout=5) as client:
+        client.sync()
+    thread.join(5)
+    listener.close()
+
+
+@pytest.mark.parametrize('reply, error, message', [
+    pytest.param(b'', QGATimeout, 'no answer from the guest agent on guest agent socket {path} within 0.3 s: the agent is not running in '
+                 'the guest (still booting, not installed, or stopped)', id='no answer'),
+    pytest.param(None, QGAConnectionClosed, 'guest agent socket {path} was closed while we waited for the reply to guest-sync-delimited',
+                 id='closed'),
+    pytest.param(b'\xffnot json\n', QGAProtocolError, "malformed JSON from the guest agent on guest agent socket {path}: 'not json'",
+                 id='not json'),
+])
+def test_sync_failures(tmp_path, reply, error, message):
+    path = tmp_path / 'raw.sock'
+    server = RawServer(path, reply)
+    try:
+        with QGAClient.unix(str(path), timeout=0.3) as client:
+            with pytest.raises(error) as exc:
+                client.sync()
+        assert str(exc.value).startswith(message.format(path=path))
+    finally:
+        server.close()
+
+
+def test_sync_when_another_client_holds_the_socket(tmp_path):
+    # QEMU accepts one client: the kernel queues the next one, which gets no answer.
+    path = tmp_path / 'busy.sock'
+    server = RawServer(path, b'', accept=False)
+    try:
+        with QGAClient.unix(str(path), timeout=0.2) as client:
+            assert _qga.queued(client.transport.sock) is True
+            with pytest.raises(QGATimeout) as exc:
+                client.sync()
+            # Unknown (no sock_diag): both causes are named.
+            client.transport.queued = lambda: None
+            with pytest.raises(QGATimeout) as unknown:
+                client.sync()
+        assert str(exc.value) == ('no answer from the guest agent on guest agent socket %s within 0.2 s: another client is connected to '
+                                  'the socket (QEMU serves one client at a time, and has not accepted this one); wait for it to finish, '
+                                  'or end it' % path)
+        assert str(unknown.value) == ('no answer from the guest agent on guest agent socket %s within 0.2 s: the agent is not running in '
+                                      'the guest (still booting, not installed, or stopped), or another client is connected to the '
+                                      'socket (QEMU serves one client at a time)' % path)
+    finally:
+        server.close()
+
+
+def test_queued_once_accepted(tmp_path):
+    path = tmp_path / 'accepting.sock'
+    server = RawServer(path, b'')
+    try:
+        with QGAClient.unix(str(path), timeout=1) as client:
+            client.transport.send(b'\n', time.monotonic() + 1)
+            deadline = time.monotonic() + 2
+            while not server.conns and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert _qga.queued(client.transport.sock) is False
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize('kind, message', [
+    pytest.param('missing', 'guest agent socket {path} does not exist; the VM is not running, or was started without the agent channel '
+                 '(qemu_task guest_agent: true)', id='missing'),
+    pytest.param('file', 'connection refused by guest agent socket {path}; QEMU has probably exited and left a stale socket', id='stale'),
+])
+def test_connect_errors(tmp_path, kind, message):
+    path = tmp_path / 'qga.sock'
+    if kind == 'file':
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(str(path))
+        stale.close()
+    with pytest.raises(QGAConnectionError) as exc:
+        QGAClient.unix(str(path), timeout=1)
+    assert str(exc.value) == message.format(path=path)
+    assert exc.value.strerror
+
+
+def test_command_errors(agent, tmp_path):
+    agent(disabled={'guest-exec'})
+    with QGAClient.unix(str(tmp_path / 'qga.sock'), timeout=5) as client:
+        client.sync()
+        with pytest.raises(QGADisabledError) as exc:
+            client.execute('guest-exec', {'path': '/bin/true'})
+        assert exc.value.error_class == 'CommandNotFound'
+        assert exc.value.desc == 'Command guest-exec has been disabled'
+        assert str(exc.value) == (
+            "the guest agent refuses guest-exec (Command guest-exec has been disabled); allow it in the guest: remove it from "
+            "qemu-ga's --block-rpcs (block-rpcs in /etc/qemu/qemu-ga.conf), or add it to --allow-rpcs when that is used (on RHEL, "
+            "Fedora and CentOS: BLOCK_RPCS or FILTER_RPC_ARGS in /etc/sysconfig/qemu-ga), then restart qemu-guest-agent")
+        with pytest.raises(QGACommandError) as exc:
+            client.execute('guest-no-such-command')
+        assert not isinstance(exc.value, QGADisabledError)
+        assert str(exc.value) == ('guest agent command guest-no-such-command failed: CommandNotFound: '
+                                  'The command guest-no-such-command has not been found')
+        # The connection is still usable after error replies.
+        assert client.execute('guest-info')['version'] == '7.2.22'
+    with pytest.raises(_qga.QGAError, match='is closed'):
+        client.execute('guest-info')
+
+
+def test_execute_timeout(tmp_path):
+    path = tmp_path / 'raw.sock'
+    server = RawServer(path, b'')
+    try:
+        with QGAClient.unix(str(path), timeout=5) as client:
+            with pytest.raises(QGATimeout) as exc:
+                client.execute('guest-info', timeout=0.2)
+        assert str(exc.value) == 'no reply to guest-info from the guest agent on guest agent socket %s within 0.2 s' % path
+    finally:
+        server.close()
+
+
+def bridge(path):
+    return subprocess.Popen([sys.executable, '-c', BRIDGE, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def test_bridge_relays_both_ways(agent, tmp_path):
+    fake = agent()
+    proc = bridge(tmp_path / 'qga.sock')
+    try:
+        client = QGAClient(StreamTransport(proc.stdout.fileno(), proc.stdin.fileno(), 'bridge', on_close=proc.stdin.close), timeout=5)
+        client.sync()
+        # 3 MiB through the relay in one request, and its reply.
+        pid = client.execute('guest-exec', {'path': '/bin/sh', 'arg': ['-c', 'wc -c'], 'capture-output': True,
+                                            'input-data': _qga.b64encode(b'x' * (3 << 20))})['pid']
+        while True:
+            status = client.execute('guest-exec-status', {'pid': pid})
+            if status['exited']:
+                break
+            time.sleep(0.01)
+        assert _qga.b64decode(status['out-data']).strip() == str(3 << 20).encode()
+        client.close()
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert fake.commands()[:2] == ['guest-sync-delimited', 'guest-exec']
+
+
+def test_bridge_reports_a_missing_socket(tmp_path):
+    proc = bridge(tmp_path / 'none.sock')
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2
+    assert err.decode() == 'bridge: ENOENT: No such file or directory\n'
+    assert out == b''
+
+
+def test_bridge_reaches_a_long_path(tmp_path):
+    deep = tmp_path / ('d' * 60) / ('e' * 60)
+    deep.mkdir(parents=True)
+    fake = FakeAgent(deep / 'qga.sock').__enter__()
+    try:
+        proc = bridge(deep / 'qga.sock')
+        client = QGAClient(StreamTransport(proc.stdout.fileno(), proc.stdin.fileno(), 'bridge', on_close=proc.stdin.close), timeout=5)
+        client.sync()
+        client.close()
+        assert proc.wait(5) == 0
+    finally:
+        fake.stop()
