@@ -1,0 +1,243 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# Note that this plugin util is **PRIVATE** to the collection. It can have breaking changes at any time.
+# Do not use this from other collections or standalone plugins/modules!
+
+"""The feasible host with the best score for the next allocation of a group, kept up to date as the group is placed.
+
+A host's score is Nomad's (scoring.py): the mean of the fit (binpack or spread), the job
+anti-affinity penalty when the group already runs there, the affinity score when the group has
+affinities, and the spread score when it has spreads and the score is not 0.
+
+Only the spread score depends on other hosts, and it is the same for all hosts with the same values
+of the spread attributes: the hosts are partitioned by those values, and each partition keeps two
+heaps of the part of the score that is the host's own (hosts without and with allocations of the
+group, whose means are over one score fewer or more). The best host is the best of the tops of the
+heaps, so a placement costs O(partitions x log(hosts)). A heap entry carries the host's stamp (see
+planner._State) and is dropped when it is stale, when the host has no room left, or when distinct_hosts
+or distinct_property keep the group off it: while a group is placed, hosts only fill up.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._placement.scoring import (
+    anti_affinity_penalty,
+    desired_counts,
+    even_spread_boost,
+    fit_score,
+    target_spread_boost,
+    targeted_value,
+)
+
+
+class _SpreadSet:
+    """One spread block of the group: each host's (targeted) value, the wanted counts and the counts so far."""
+
+    __slots__ = ('values', 'desired', 'weight', 'counts', 'explicit')
+
+    def __init__(self, spread, count, eligibility, group_hosts):
+        target_values = set(value for value, _percent in spread.targets)
+        self.values = [None if value is None else targeted_value(value, target_values) for value in eligibility.property(spread.name)]
+        self.desired = desired_counts(spread.targets, count)
+        self.weight = spread.weight
+        self.counts = {}
+        for position, number in group_hosts.items():
+            value = self.values[position]
+            if value is not None:
+                self.counts[value] = self.counts.get(value, 0) + number
+        self.explicit = [(value, desired) for value, desired in sorted(self.desired.items()) if desired > 0]
+
+
+class _PropertySet:
+    """One distinct_property of the group: each host's value, the allowed count and the counts so far."""
+
+    __slots__ = ('values', 'allowed', 'counts', 'level', 'attribute')
+
+    def __init__(self, name, allowed, level, attribute, counts, eligibility):
+        self.values = eligibility.property(name)
+        self.allowed = allowed
+        self.level = level
+        self.attribute = attribute
+        self.counts = counts
+
+
+class GroupScorer:
+    """Select hosts for the allocations of one group, one at a time (``select``, then ``place``)."""
+
+    def __init__(self, state, eligibility, algorithm, alloc):
+        self.state = state
+        self.alloc = alloc
+        self.algorithm = algorithm
+        self.failed = eligibility.constraints(alloc.constraints, alloc.name)
+        self.affinity = eligibility.affinities(alloc.affinities, alloc.name)
+        self.base = 2 if self.affinity is not None else 1
+        self.group_hosts = state.group_hosts.setdefault((alloc.job, alloc.group), {})
+        self.job_hosts = state.job_hosts.setdefault(alloc.job, {})
+        self.spreads = [_SpreadSet(spread, alloc.count, eligibility, self.group_hosts) for spread in alloc.spreads]
+        self.sum_weights = float(sum(spread.weight for spread in self.spreads)) or 1.0
+        self.properties = [_PropertySet(name, allowed, level, attribute, state.property_counts(alloc, name, level, eligibility), eligibility)
+                           for name, allowed, level, attribute in alloc.distinct_properties]
+        self.partition_of = {}
+        numbers = {}
+        self.partitions = []
+        self.heaps = []
+        for host in state.hosts:
+            position = host.position
+            if not self._eligible(position):
+                continue
+            key = tuple(spread.values[position] for spread in self.spreads)
+            number = numbers.get(key)
+            if number is None:
+                number = numbers[key] = len(self.partitions)
+                self.partitions.append(key)
+                self.heaps.append(([], []))
+            self.partition_of[position] = number
+            if self._feasible(position):
+                collided = 1 if position in self.group_hosts else 0
+                self.heaps[number][collided].append(self._entry(position))
+        for clean, collided in self.heaps:
+            heapq.heapify(clean)
+            heapq.heapify(collided)
+
+    def _eligible(self, position):
+        """Whether the host can ever take the group: reachable and meeting its constraints."""
+        return self.state.hosts[position].reachable and self.failed[position] is None
+
+    def _feasible(self, position):
+        """Whether the host can take the next allocation: room, distinct_hosts and distinct_property."""
+        alloc = self.alloc
+        if not self.state.fits(position, alloc.cpus, alloc.memory):
+            return False
+        if alloc.distinct_hosts and self.state.distinct_hosts_conflict(alloc, position):
+            return False
+        for pset in self.properties:
+            value = pset.values[position]
+            if value is None or pset.counts.get(value, 0) >= pset.allowed:
+                return False
+        return True
+
+    def _own(self, position):
+        """The host's own part of the score: fit, anti-affinity and affinity, summed."""
+        state, alloc = self.state, self.alloc
+        host = state.hosts[position]
+        score = fit_score(self.algorithm, host.cpus, host.memory, state.used_cpus[position] + alloc.cpus,
+                          state.used_memory[position] + alloc.memory)
+        penalty = anti_affinity_penalty(self.group_hosts.get(position, 0), alloc.count)
+        if penalty is not None:
+            score += penalty
+        if self.affinity is not None:
+            score += self.affinity[position]
+        return score
+
+    def _entry(self, position):
+        return (-self._own(position), self.state.hosts[position].name, position, self.state.stamps[position])
+
+    def _top(self, heap):
+        """The best valid entry of ``heap``, dropping those that are not."""
+        stamps = self.state.stamps
+        while heap:
+            entry = heap[0]
+            if entry[3] == stamps[entry[2]] and self._feasible(entry[2]):
+                return entry
+            heapq.heappop(heap)
+        return None
+
+    def _spread_score(self, key):
+        """The SpreadIterator's total for hosts whose spread values are ``key``."""
+        total = 0.0
+        lowest = None
+        for spread, value in zip(self.spreads, key):
+            if value is None:
+                # Nomad: the attribute is missing on the host
+                total -= 1.0
+            elif not spread.desired:
+                total += even_spread_boost(spread.counts, value)
+            else:
+                desired = spread.desired.get(value)
+                if desired is None:
+                    total -= 1.0
+                elif desired == 0:
+                    if lowest is None:
+                        lowest = self._lowest_boost()
+                    total += lowest
+                else:
+                    total += target_spread_boost(desired, spread.counts.get(value, 0), spread.weight, self.sum_weights)
+        return total
+
+    def _lowest_boost(self):
+        """The boost of a target wanting 0 allocations: the lowest boost of any target now, and at most -1.
+
+        Nomad keeps the lowest boost it has computed so far, which depends on the order it scored hosts in.
+        """
+        lowest = -1.0
+        for spread in self.spreads:
+            for value, desired in spread.explicit:
+                lowest = min(lowest, target_spread_boost(desired, spread.counts.get(value, 0), spread.weight, self.sum_weights))
+        return lowest
+
+    def select(self):
+        """``(host position, score)`` of the best host for the next allocation, or None when none can take it."""
+        best = None
+        for number, key in enumerate(self.partitions):
+            spread = self._spread_score(key) if self.spreads else 0.0
+            extra = 1 if spread != 0.0 else 0
+            for collided, heap in enumerate(self.heaps[number]):
+                entry = self._top(heap)
+                if entry is None:
+                    continue
+                score = (spread - entry[0]) / (self.base + collided + extra)
+                candidate = (-score, entry[1], entry[2])
+                if best is None or candidate < best:
+                    best = candidate
+        if best is None:
+            return None
+        return best[2], -best[0]
+
+    def place(self, position):
+        """Record the next allocation on the host at ``position`` and update what scores it changes."""
+        state, alloc = self.state, self.alloc
+        state.add(alloc, position)
+        for spread in self.spreads:
+            value = spread.values[position]
+            if value is not None:
+                spread.counts[value] = spread.counts.get(value, 0) + 1
+        for pset in self.properties:
+            value = pset.values[position]
+            pset.counts[value] = pset.counts.get(value, 0) + 1
+        if self._feasible(position):
+            heapq.heappush(self.heaps[self.partition_of[position]][1], self._entry(position))
+
+    def metrics(self):
+        """Why no host can take the next allocation, counted per reason as Nomad's AllocMetric does."""
+        state, alloc = self.state, self.alloc
+        filtered, exhausted = {}, {}
+        for host in state.hosts:
+            position = host.position
+            reason = None
+            if not host.reachable:
+                reason = 'unreachable'
+            elif self.failed[position] is not None:
+                reason = self.failed[position]
+            elif alloc.distinct_hosts and state.distinct_hosts_conflict(alloc, position):
+                reason = 'distinct_hosts'
+            else:
+                for pset in self.properties:
+                    value = pset.values[position]
+                    if value is None:
+                        reason = 'missing property "{0}"'.format(pset.attribute)
+                    elif pset.counts.get(value, 0) >= pset.allowed:
+                        reason = 'distinct_property: {0}={1} used by {2} allocs'.format(pset.attribute, value, pset.counts[value])
+                    if reason:
+                        break
+            if reason is not None:
+                filtered[reason] = filtered.get(reason, 0) + 1
+                continue
+            dimension = state.exhausted(position, alloc.cpus, alloc.memory)
+            if dimension is not None:
+                exhausted[dimension] = exhausted.get(dimension, 0) + 1
+        return {'hosts_evaluated': len(state.hosts), 'hosts_filtered': sum(filtered.values()), 'filtered': filtered,
+                'hosts_exhausted': sum(exhausted.values()), 'exhausted': exhausted}
