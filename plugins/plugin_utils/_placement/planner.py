@@ -234,6 +234,24 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
     }
 
 
+def score_hosts(allocation, hosts, algorithm='binpack'):
+    """Each host's score for placing ``allocation`` next to what runs on ``hosts``, by host name; None where it cannot go.
+
+    Everything that runs on the hosts stays and counts (capacity, anti-affinity, spreads,
+    distinct_*), nothing is stopped or moved: this is the ranking ``plan_placement`` uses for its
+    next placement of the allocation's group, as ``nomad job plan -verbose`` shows scores.
+    """
+    if algorithm not in ALGORITHMS:
+        raise PlacementError('algorithm must be one of {0}, got {1!r}'.format(', '.join(ALGORITHMS), algorithm))
+    wanted, hosts = read_inputs([allocation], hosts)
+    state = _State(hosts)
+    for host in hosts:
+        for existing in host.existing:
+            state.add(existing, host.position)
+    scorer = GroupScorer(state, Eligibility(hosts), algorithm, wanted[0])
+    return dict((host.name, scorer.score(host.position)) for host in hosts)
+
+
 def _index_key(index):
     return (0, index, '') if isinstance(index, int) and not isinstance(index, bool) else (1, 0, str(index))
 

@@ -197,6 +197,15 @@ class GroupScorer:
             return None
         return best[2], -best[0]
 
+    def score(self, position):
+        """The host's score for the next allocation now, or None when it cannot take it."""
+        if not self._eligible(position) or not self._feasible(position):
+            return None
+        key = tuple(spread.values[position] for spread in self.spreads)
+        spread = self._spread_score(key) if self.spreads else 0.0
+        collided = 1 if position in self.group_hosts else 0
+        return (self._own(position) + spread) / (self.base + collided + (1 if spread != 0.0 else 0))
+
     def place(self, position):
         """Record the next allocation on the host at ``position`` and update what scores it changes."""
         state, alloc = self.state, self.alloc
