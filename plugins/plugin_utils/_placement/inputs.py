@@ -136,7 +136,7 @@ class Wanted:
     __slots__ = ('job', 'group', 'index', 'name', 'count', 'cpus', 'memory', 'spec', 'constraints', 'distinct_hosts',
                  'distinct_properties', 'affinities', 'spreads', 'item')
 
-    def __init__(self, item, number):
+    def __init__(self, item, number, rules=None):
         what = 'allocations[{0}]'.format(number)
         if not isinstance(item, dict):
             raise PlacementError('{0} must be a dictionary with job, group and index, got {1}'.format(what, _describe(item)))
@@ -154,11 +154,18 @@ class Wanted:
             raise PlacementError('{0}.count must be a whole number above the index {1}, got {2}'.format(what, index, _describe(self.count)))
         self.cpus, self.memory = _resources(item.get('resources'), what + '.resources')
         self.spec = item.get('spec')
+        # The allocations of a group mostly share their lists of rules: they are read once.
+        # Keyed by the lists' identities, which hold while the input does (read_inputs).
+        lists = (item.get('constraints'), item.get('affinities'), item.get('spreads'))
+        key = tuple(id(value) for value in lists)
+        if rules is not None and key in rules and all(a is b for a, b in zip(rules[key][0], lists)):
+            (self.constraints, self.distinct_properties, self.distinct_hosts, self.affinities, self.spreads) = rules[key][1]
+            return
         self.constraints = []
-        # (attribute name, allowed count, level) of each distinct_property; distinct_hosts as the level or None.
+        # (attribute name, allowed count, level, attribute) of each distinct_property; distinct_hosts as the level or None.
         self.distinct_properties = []
         self.distinct_hosts = None
-        for position, constraint in enumerate(item.get('constraints') or []):
+        for position, constraint in enumerate(lists[0] or []):
             where = '{0}.constraints[{1}]'.format(what, position)
             if isinstance(constraint, dict) and (constraint.get('operator') in PLACEMENT_OPERATORS
                                                  or any(key in constraint for key in PLACEMENT_OPERATORS)):
@@ -166,8 +173,10 @@ class Wanted:
             else:
                 self.constraints.append(_rule(constraint, where))
         self.affinities = [_rule(affinity, '{0}.affinities[{1}]'.format(what, position), affinity=True)
-                           for position, affinity in enumerate(item.get('affinities') or [])]
-        self.spreads = [Spread(spread, '{0}.spreads[{1}]'.format(what, position)) for position, spread in enumerate(item.get('spreads') or [])]
+                           for position, affinity in enumerate(lists[1] or [])]
+        self.spreads = [Spread(spread, '{0}.spreads[{1}]'.format(what, position)) for position, spread in enumerate(lists[2] or [])]
+        if rules is not None:
+            rules[key] = (lists, (self.constraints, self.distinct_properties, self.distinct_hosts, self.affinities, self.spreads))
 
     def _distinct(self, constraint, where):
         operator = constraint.get('operator') or next(key for key in PLACEMENT_OPERATORS if key in constraint)
@@ -268,7 +277,8 @@ def read_inputs(allocations, hosts):
         raise PlacementError('allocations must be a list of dictionaries, got {0}'.format(_describe(allocations)))
     if not isinstance(hosts, (list, tuple)):
         raise PlacementError('hosts must be a list of dictionaries, got {0}'.format(_describe(hosts)))
-    wanted = [Wanted(item, number) for number, item in enumerate(allocations)]
+    rules = {}
+    wanted = [Wanted(item, number, rules) for number, item in enumerate(allocations)]
     seen = {}
     for alloc in wanted:
         if alloc.key in seen:

@@ -25,10 +25,13 @@ from __future__ import annotations
 import heapq
 
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._placement.scoring import (
+    BINPACK_MAX_FIT_SCORE,
     anti_affinity_penalty,
+    binpack_fit,
     desired_counts,
     even_spread_boost,
     fit_score,
+    spread_fit,
     target_spread_boost,
     targeted_value,
 )
@@ -85,20 +88,33 @@ class GroupScorer:
         numbers = {}
         self.partitions = []
         self.heaps = []
+        # The loop below is _eligible, _feasible and _entry written out: it runs once per host and group.
+        cpus, memory, failed, affinity, group_hosts = alloc.cpus, alloc.memory, self.failed, self.affinity, self.group_hosts
+        used_cpus, used_memory, stamps = state.used_cpus, state.used_memory, state.stamps
+        fit = binpack_fit if algorithm == 'binpack' else spread_fit
+        checks = bool(alloc.distinct_hosts or self.properties)
+        spreads = self.spreads
         for host in state.hosts:
             position = host.position
-            if not self._eligible(position):
+            if failed[position] is not None or not host.reachable:
                 continue
-            key = tuple(spread.values[position] for spread in self.spreads)
+            key = tuple(spread.values[position] for spread in spreads) if spreads else ()
             number = numbers.get(key)
             if number is None:
                 number = numbers[key] = len(self.partitions)
                 self.partitions.append(key)
                 self.heaps.append(([], []))
             self.partition_of[position] = number
-            if self._feasible(position):
-                collided = 1 if position in self.group_hosts else 0
-                self.heaps[number][collided].append(self._entry(position))
+            after_cpus, after_memory = used_cpus[position] + cpus, used_memory[position] + memory
+            if after_cpus > host.cpus or after_memory > host.memory or (checks and not self._feasible(position)):
+                continue
+            own = fit(host.cpus, host.memory, after_cpus, after_memory) / BINPACK_MAX_FIT_SCORE
+            if affinity is not None:
+                own += affinity[position]
+            collided = group_hosts.get(position, 0)
+            if collided:
+                own += anti_affinity_penalty(collided, alloc.count)
+            self.heaps[number][1 if collided else 0].append((-own, host.name, position, stamps[position]))
         for clean, collided in self.heaps:
             heapq.heapify(clean)
             heapq.heapify(collided)
