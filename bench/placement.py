@@ -62,8 +62,8 @@ def make_allocations(number, group_size, rng):
         if group % 5 == 0:
             spreads.append({'attribute': '${node.datacenter}', 'weight': 50})
         elif group % 5 == 1:
-            spreads.append({'attribute': '${node.datacenter}', 'weight': 100, 'targets': [{'value': 'dc0', 'percent': 50},
-                                                                                       {'value': 'dc1', 'percent': 25}]})
+            targets = [{'value': 'dc0', 'percent': 50}, {'value': 'dc1', 'percent': 25}]
+            spreads.append({'attribute': '${node.datacenter}', 'weight': 100, 'targets': targets})
         resources = {'memory': rng.choice([512, 1024, 2048, 4096]), 'cpus': rng.choice([1, 2, 4])}
         for index in range(group_size if group < groups - 1 else number - group_size * (groups - 1)):
             allocations.append({'job': job, 'group': name, 'index': index, 'resources': resources, 'constraints': constraints,
