@@ -213,6 +213,13 @@ class Wanted:
         """(job, group, index): what an existing allocation is matched by."""
         return self.job, self.group, self.index
 
+    @property
+    def shape(self):
+        """The job, the group and all the allocation asks for: allocations of one shape are placed by one scorer."""
+        return (self.job, self.group, self.count, self.cpus, self.memory, self.distinct_hosts, tuple(self.distinct_properties),
+                tuple(rule.key for rule in self.constraints), tuple((rule.key, rule.weight) for rule in self.affinities),
+                tuple(spread.key for spread in self.spreads))
+
 
 class Existing:
     """An allocation that runs on a host."""
@@ -289,9 +296,14 @@ def read_inputs(allocations, hosts):
     counts = {}
     for alloc in wanted:
         counts[(alloc.job, alloc.group)] = counts.get((alloc.job, alloc.group), 0) + 1
+    given = {}
     for alloc in wanted:
         if alloc.count is None:
             alloc.count = counts[(alloc.job, alloc.group)]
+        group = (alloc.job, alloc.group)
+        if given.setdefault(group, alloc.count) != alloc.count:
+            raise PlacementError('the allocations of group {0!r} of job {1!r} give two counts, {2} and {3}; give one'.format(
+                alloc.group, alloc.job, given[group], alloc.count))
     read = [Host(item, number) for number, item in enumerate(hosts)]
     read.sort(key=lambda host: host.name)
     for position, host in enumerate(read):

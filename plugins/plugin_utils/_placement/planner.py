@@ -11,7 +11,8 @@
 
 1. allocations of jobs not planned only use capacity;
 2. each running allocation of a planned job that the jobs no longer want is stopped (a lower count
-   stops the highest indexes); of two copies of one allocation the one on the first host by name stays;
+   stops the highest indexes); of two copies of one allocation the one on the first reachable host by
+   name stays;
 3. each wanted allocation that runs stays on its host (sticky) while the host is reachable, meets its
    constraints, distinct_hosts and distinct_property, and has room for it next to what stayed before
    it (in job, group, index order): ``ignore`` when its ``spec`` is unchanged, ``update`` (in place)
@@ -52,6 +53,9 @@ class _State:
         self.stamps = [0] * len(hosts)
         self.job_hosts = {}
         self.group_hosts = {}
+        # (job, group or None for the job level, attribute) -> {value: allocations}, kept up to date by add()
+        self.property_tables = {}
+        self.job_properties = {}
 
     def fits(self, position, cpus, memory):
         host = self.hosts[position]
@@ -77,6 +81,10 @@ class _State:
         for table, key in ((self.job_hosts, alloc.job), (self.group_hosts, (alloc.job, alloc.group))):
             hosts = table.setdefault(key, {})
             hosts[position] = hosts.get(position, 0) + 1
+        for group, counts, values in self.job_properties.get(alloc.job, ()):
+            value = values[position]
+            if value is not None and group in (None, alloc.group):
+                counts[value] = counts.get(value, 0) + 1
 
     def distinct_hosts_conflict(self, alloc, position):
         """Whether distinct_hosts keeps ``alloc`` off the host: its job (job level) or group runs there."""
@@ -87,14 +95,21 @@ class _State:
         return False
 
     def property_counts(self, alloc, name, level, eligibility):
-        """Per value of the attribute ``name``, the allocations of the job (level job) or group that run there."""
-        table = self.job_hosts.get(alloc.job, {}) if level == 'job' else self.group_hosts.get((alloc.job, alloc.group), {})
-        values = eligibility.property(name)
-        counts = {}
-        for position, number in table.items():
-            value = values[position]
-            if value is not None:
-                counts[value] = counts.get(value, 0) + number
+        """Per value of the attribute ``name``, the allocations of the job (level job) or group that run there.
+
+        Counted once, then kept up to date by add(): the dictionary returned changes with the plan.
+        """
+        group = None if level == 'job' else alloc.group
+        counts = self.property_tables.get((alloc.job, group, name))
+        if counts is None:
+            table = self.job_hosts.get(alloc.job, {}) if group is None else self.group_hosts.get((alloc.job, group), {})
+            values = eligibility.property(name)
+            counts = self.property_tables[(alloc.job, group, name)] = {}
+            for position, number in table.items():
+                value = values[position]
+                if value is not None:
+                    counts[value] = counts.get(value, 0) + number
+            self.job_properties.setdefault(alloc.job, []).append((group, counts, values))
         return counts
 
     def distinct_property_conflict(self, alloc, position, eligibility):
@@ -186,11 +201,15 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
                 state.use(host.position, existing.cpus, existing.memory)
             elif existing.key not in wanted_by_key:
                 entries.append(_entry(existing, 'stop', host.name, _stop_reason(existing, planned_groups)))
-            elif existing.key in running:
-                entries.append(_entry(existing, 'stop', host.name, 'a copy of the allocation that stays on host {0}'.format(
-                    running[existing.key][1].name)))
             else:
-                running[existing.key] = (existing, host)
+                running.setdefault(existing.key, []).append((existing, host))
+    for key, copies in list(running.items()):
+        # the first copy on a reachable host stays, or the first one
+        keep = next((copy for copy in copies if copy[1].reachable), copies[0])
+        running[key] = keep
+        for existing, host in copies:
+            if host is not keep[1]:
+                entries.append(_entry(existing, 'stop', host.name, 'a copy of the allocation that stays on host {0}'.format(keep[1].name)))
 
     # 3.: sticky allocations.
     to_place = []
@@ -218,8 +237,9 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
     start = 0
     while start < len(to_place):
         end = start
-        group = (to_place[start][0].job, to_place[start][0].group)
-        while end < len(to_place) and (to_place[end][0].job, to_place[end][0].group) == group:
+        # a run of allocations of one group that ask for the same: one scorer places them
+        shape = to_place[start][0].shape
+        while end < len(to_place) and to_place[end][0].shape == shape:
             end += 1
         _place_group(state, eligibility, algorithm, to_place[start:end], entries, failures)
         start = end
@@ -257,7 +277,7 @@ def _index_key(index):
 
 
 def _place_group(state, eligibility, algorithm, items, entries, failures):
-    """Place the allocations of one group (``(alloc, previous host, reason)`` in index order)."""
+    """Place allocations of one group that ask for the same (``(alloc, previous host, reason)`` in index order)."""
     first = items[0][0]
     scorer = GroupScorer(state, eligibility, algorithm, first)
     metrics = None

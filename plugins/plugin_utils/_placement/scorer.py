@@ -65,6 +65,7 @@ class _PropertySet:
         self.allowed = allowed
         self.level = level
         self.attribute = attribute
+        # shared with the plan's state, which counts every placement of the job
         self.counts = counts
 
 
@@ -230,9 +231,6 @@ class GroupScorer:
             value = spread.values[position]
             if value is not None:
                 spread.counts[value] = spread.counts.get(value, 0) + 1
-        for pset in self.properties:
-            value = pset.values[position]
-            pset.counts[value] = pset.counts.get(value, 0) + 1
         if self._feasible(position):
             heapq.heappush(self.heaps[self.partition_of[position]][1], self._entry(position))
 

@@ -97,6 +97,17 @@ def test_a_group_gone_and_a_copy_are_stopped_and_other_jobs_left_alone():
     assert ('db.front[0]', 'stop', 'a') in actions(plan)
 
 
+def test_the_copy_on_a_reachable_host_stays():
+    plan = plan_placement([alloc(0, count=1)], [host('a', [runs(0)], reachable=False), host('b', [runs(0)])])
+    assert actions(plan) == [('web.front[0]', 'stop', 'a'), ('web.front[0]', 'ignore', 'b')]
+
+
+def test_allocations_of_a_group_asking_for_more_are_placed_by_what_each_asks():
+    # index 1 asks for more than index 0: it must not be placed where only index 0 fits
+    plan = plan_placement([alloc(0, count=2, memory=1024), alloc(1, count=2, memory=3000)], [host('a', memory=2048), host('b', memory=3000)])
+    assert actions(plan) == [('web.front[0]', 'create', 'a'), ('web.front[1]', 'create', 'b')]
+
+
 def test_failure_reasons_are_counted_per_host_as_nomad_does():
     hosts = [host('w1', kernel='windows'), host('w2', kernel='windows'), host('w3', kernel='windows'),
              host('small1', memory=512), host('small2', memory=512), host('cpu', cpus=0), host('down', reachable=False)]
@@ -151,6 +162,7 @@ def test_render_plan():
     ([alloc(0, constraints=[{'attribute': '${attr.x}', 'operator': 'bogus', 'value': '1'}])], [host('a')], "unknown operator 'bogus'"),
     ([alloc(0, constraints=[{'operator': 'distinct_property', 'attribute': '${meta.x}', 'value': 'many'}])], [], 'distinct_property takes'),
     ([], [host('a'), host('a')], "two hosts are named 'a'"),
+    ([alloc(0, count=2), alloc(1, count=3)], [], "the allocations of group 'front' of job 'web' give two counts, 2 and 3"),
 ])
 def test_bad_input(allocations, hosts, message):
     with pytest.raises(PlacementError) as raised:

@@ -59,7 +59,11 @@ def group_strategy(draw, job, group):
         targets = draw(st.sampled_from([[], [{'value': 'dc1', 'percent': 70}], [{'value': 'dc1', 'percent': 50}, {'value': 'dc2', 'percent': 50}]]))
         spreads.append({'attribute': '${node.datacenter}', 'weight': draw(st.sampled_from([50, 100])), 'targets': targets})
     resources = {'memory': draw(st.sampled_from([256, 512, 1024])), 'cpus': draw(st.integers(0, 2))}
-    return [{'job': job, 'group': group, 'index': index, 'resources': resources, 'constraints': constraints,
+    # mostly one shape per group, as Nomad's; sometimes each index asks for its own resources
+    sizes = [resources] * count
+    if draw(st.integers(0, 3)) == 0:
+        sizes = [{'memory': draw(st.sampled_from([256, 512, 1024, 2048])), 'cpus': draw(st.integers(0, 3))} for _index in range(count)]
+    return [{'job': job, 'group': group, 'index': index, 'resources': sizes[index], 'constraints': constraints,
              'affinities': affinities, 'spreads': spreads, 'spec': {'image': 'v1'}} for index in range(count)]
 
 
