@@ -28,6 +28,8 @@ class Eligibility:
         self._sets = {}
         self._affinities = {}
         self._properties = {}
+        # what the scorers derive from the hosts alone, such as the partitions by spread values (scorer.py)
+        self.cache = {}
 
     def rule(self, rule, owner):
         """A list, per host position, of whether the host meets ``rule``; ``owner`` names the allocation in errors."""

@@ -51,6 +51,9 @@ class _State:
         self.used_memory = [0] * len(hosts)
         # a counter per host, bumped at each placement: heap entries of an older one are stale
         self.stamps = [0] * len(hosts)
+        # the positions of the hosts whose use changed, in order, and the heaps kept on it (scorer.GroupScorer)
+        self.changes = []
+        self.shared_heaps = {}
         self.job_hosts = {}
         self.group_hosts = {}
         # (job, group or None for the job level, attribute) -> {value: allocations}, kept up to date by add()
@@ -74,6 +77,7 @@ class _State:
         self.used_cpus[position] += cpus
         self.used_memory[position] += memory
         self.stamps[position] += 1
+        self.changes.append(position)
 
     def add(self, alloc, position):
         """Record that ``alloc`` (a Wanted) runs on the host at ``position``."""

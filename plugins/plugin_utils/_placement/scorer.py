@@ -15,7 +15,8 @@ Only the spread score depends on other hosts, and it is the same for all hosts w
 of the spread attributes: the hosts are partitioned by those values, and each partition keeps two
 heaps of the part of the score that is the host's own (hosts without and with allocations of the
 group, whose means are over one score fewer or more). The best host is the best of the tops of the
-heaps, so a placement costs O(partitions x log(hosts)). A heap entry carries the host's stamp (see
+heaps, so a placement costs O(partitions x log(hosts)). Without spreads, the heap of the hosts
+without the group is shared by the groups that ask for the same (see _build_shared). A heap entry carries the host's stamp (see
 planner._State) and is dropped when it is stale, when the host has no room left, or when distinct_hosts
 or distinct_property keep the group off it: while a group is placed, hosts only fill up.
 """
@@ -43,8 +44,11 @@ class _SpreadSet:
     __slots__ = ('values', 'desired', 'weight', 'counts', 'explicit')
 
     def __init__(self, spread, count, eligibility, group_hosts):
-        target_values = set(value for value, _percent in spread.targets)
-        self.values = [None if value is None else targeted_value(value, target_values) for value in eligibility.property(spread.name)]
+        key = ('spread values', spread.name, tuple(sorted(set(value for value, _percent in spread.targets))))
+        if key not in eligibility.cache:
+            target_values = set(key[2])
+            eligibility.cache[key] = [None if value is None else targeted_value(value, target_values) for value in eligibility.property(spread.name)]
+        self.values = eligibility.cache[key]
         self.desired = desired_counts(spread.targets, count)
         self.weight = spread.weight
         self.counts = {}
@@ -86,26 +90,36 @@ class GroupScorer:
         self.properties = [_PropertySet(name, allowed, level, attribute, state.property_counts(alloc, name, level, eligibility), eligibility)
                            for name, allowed, level, attribute in alloc.distinct_properties]
         self.partition_of = {}
-        numbers = {}
         self.partitions = []
         self.heaps = []
+        if self.spreads:
+            self._build_partitions(eligibility)
+        else:
+            self._build_shared()
+
+    def _build_partitions(self, eligibility):
+        """Build the heaps of each partition of the hosts by the values of the spread attributes."""
+        state, alloc = self.state, self.alloc
+        key = ('partitions', tuple(spread.key for spread in alloc.spreads))
+        if key not in eligibility.cache:
+            numbers, partition_of = {}, []
+            for position in range(len(state.hosts)):
+                values = tuple(spread.values[position] for spread in self.spreads)
+                partition_of.append(numbers.setdefault(values, len(numbers)))
+            eligibility.cache[key] = (sorted(numbers, key=numbers.get), partition_of)
+        self.partitions, partition_of = eligibility.cache[key]
+        self.partition_of = partition_of
+        self.heaps = [([], []) for _key in self.partitions]
         # The loop below is _eligible, _feasible and _entry written out: it runs once per host and group.
         cpus, memory, failed, affinity, group_hosts = alloc.cpus, alloc.memory, self.failed, self.affinity, self.group_hosts
         used_cpus, used_memory, stamps = state.used_cpus, state.used_memory, state.stamps
-        fit = binpack_fit if algorithm == 'binpack' else spread_fit
+        fit = binpack_fit if self.algorithm == 'binpack' else spread_fit
         checks = bool(alloc.distinct_hosts or self.properties)
-        spreads = self.spreads
+        heaps = self.heaps
         for host in state.hosts:
             position = host.position
             if failed[position] is not None or not host.reachable:
                 continue
-            key = tuple(spread.values[position] for spread in spreads) if spreads else ()
-            number = numbers.get(key)
-            if number is None:
-                number = numbers[key] = len(self.partitions)
-                self.partitions.append(key)
-                self.heaps.append(([], []))
-            self.partition_of[position] = number
             after_cpus, after_memory = used_cpus[position] + cpus, used_memory[position] + memory
             if after_cpus > host.cpus or after_memory > host.memory or (checks and not self._feasible(position)):
                 continue
@@ -115,10 +129,43 @@ class GroupScorer:
             collided = group_hosts.get(position, 0)
             if collided:
                 own += anti_affinity_penalty(collided, alloc.count)
-            self.heaps[number][1 if collided else 0].append((-own, host.name, position, stamps[position]))
-        for clean, collided in self.heaps:
+            heaps[partition_of[position]][1 if collided else 0].append((-own, host.name, position, stamps[position]))
+        for clean, collided in heaps:
             heapq.heapify(clean)
             heapq.heapify(collided)
+
+    def _build_shared(self):
+        """Build the heaps of a group without spreads, the clean one from the plan's heap for what it asks.
+
+        The heap of the hosts without the group (fit and affinity) is the same for every group
+        asking for the same resources under the same constraints and affinities: the plan keeps
+        one per such shape, with how far into its log of changed hosts it is. A group takes a copy
+        and adds the hosts changed since; entries of hosts running the group are skipped (_top).
+        """
+        state, alloc = self.state, self.alloc
+        key = (self.algorithm, alloc.cpus, alloc.memory, tuple(rule.key for rule in alloc.constraints),
+               tuple((rule.key, rule.weight) for rule in alloc.affinities))
+        cached = state.shared_heaps.get(key)
+        if cached is not None and len(cached[0]) <= 2 * cached[2] + 64:
+            clean, eligible = list(cached[0]), cached[2]
+            for position in sorted(set(state.changes[cached[1]:])):
+                if self._eligible(position) and state.fits(position, alloc.cpus, alloc.memory):
+                    heapq.heappush(clean, self._entry(position, clean=True))
+        else:
+            clean, eligible = [], 0
+            for host in state.hosts:
+                position = host.position
+                if self._eligible(position):
+                    eligible += 1
+                    if state.fits(position, alloc.cpus, alloc.memory):
+                        clean.append(self._entry(position, clean=True))
+            heapq.heapify(clean)
+        state.shared_heaps[key] = (list(clean), len(state.changes), eligible)
+        collided = [self._entry(position) for position in sorted(self.group_hosts)
+                    if self._eligible(position) and self._feasible(position)]
+        heapq.heapify(collided)
+        self.partitions.append(())
+        self.heaps.append((clean, collided))
 
     def _eligible(self, position):
         """Whether the host can ever take the group: reachable and meeting its constraints."""
@@ -137,28 +184,28 @@ class GroupScorer:
                 return False
         return True
 
-    def _own(self, position):
-        """The host's own part of the score: fit, anti-affinity and affinity, summed."""
+    def _own(self, position, clean=False):
+        """The host's own part of the score: fit, anti-affinity (unless ``clean``) and affinity, summed."""
         state, alloc = self.state, self.alloc
         host = state.hosts[position]
         score = fit_score(self.algorithm, host.cpus, host.memory, state.used_cpus[position] + alloc.cpus,
                           state.used_memory[position] + alloc.memory)
-        penalty = anti_affinity_penalty(self.group_hosts.get(position, 0), alloc.count)
+        penalty = None if clean else anti_affinity_penalty(self.group_hosts.get(position, 0), alloc.count)
         if penalty is not None:
             score += penalty
         if self.affinity is not None:
             score += self.affinity[position]
         return score
 
-    def _entry(self, position):
-        return (-self._own(position), self.state.hosts[position].name, position, self.state.stamps[position])
+    def _entry(self, position, clean=False):
+        return (-self._own(position, clean), self.state.hosts[position].name, position, self.state.stamps[position])
 
-    def _top(self, heap):
-        """The best valid entry of ``heap``, dropping those that are not."""
-        stamps = self.state.stamps
+    def _top(self, heap, clean):
+        """The best valid entry of ``heap``, dropping those that are not (in the ``clean`` heap, those of hosts running the group)."""
+        stamps, group_hosts = self.state.stamps, self.group_hosts
         while heap:
             entry = heap[0]
-            if entry[3] == stamps[entry[2]] and self._feasible(entry[2]):
+            if entry[3] == stamps[entry[2]] and not (clean and entry[2] in group_hosts) and self._feasible(entry[2]):
                 return entry
             heapq.heappop(heap)
         return None
@@ -200,10 +247,12 @@ class GroupScorer:
         """``(host position, score)`` of the best host for the next allocation, or None when none can take it."""
         best = None
         for number, key in enumerate(self.partitions):
+            if not self.heaps[number][0] and not self.heaps[number][1]:
+                continue
             spread = self._spread_score(key) if self.spreads else 0.0
             extra = 1 if spread != 0.0 else 0
             for collided, heap in enumerate(self.heaps[number]):
-                entry = self._top(heap)
+                entry = self._top(heap, not collided)
                 if entry is None:
                     continue
                 score = (spread - entry[0]) / (self.base + collided + extra)
@@ -232,7 +281,7 @@ class GroupScorer:
             if value is not None:
                 spread.counts[value] = spread.counts.get(value, 0) + 1
         if self._feasible(position):
-            heapq.heappush(self.heaps[self.partition_of[position]][1], self._entry(position))
+            heapq.heappush(self.heaps[self.partition_of[position] if self.spreads else 0][1], self._entry(position))
 
     def metrics(self):
         """Why no host can take the next allocation, counted per reason as Nomad's AllocMetric does."""
