@@ -18,7 +18,8 @@ _attributes.node_attributes gives them), optionally ``datacenter``, ``node_class
 (added as ``node.datacenter``, ``node.class`` and ``meta.KEY``; ``node.unique.name`` defaults to the
 host's name), ``capacity`` and ``reserved`` (``{'memory': MB, 'cpus': N}``), ``reachable``
 (default true) and ``allocations``: what runs there, each ``job``, ``group``, ``index``,
-``resources`` and ``spec`` (the allocations of jobs not planned are kept and only use capacity).
+``resources`` and ``spec`` (an ``index`` may be a string of digits, as qemu_task labels carry it;
+the allocations of jobs not planned are kept and only use capacity).
 """
 
 from __future__ import annotations
@@ -231,6 +232,9 @@ class Existing:
             raise PlacementError('{0} must be a dictionary with job, group and index, got {1}'.format(what, _describe(item)))
         self.item = item
         self.job, self.group, self.index = item.get('job'), item.get('group'), item.get('index')
+        if isinstance(self.index, str) and self.index.isdigit():
+            # as qemu_task labels carry it (nomad_alloc_index)
+            self.index = int(self.index)
         self.name = item.get('name') or '{0}.{1}[{2}]'.format(self.job, self.group, self.index)
         self.cpus, self.memory = _resources(item.get('resources'), what + '.resources')
         self.spec = item.get('spec')

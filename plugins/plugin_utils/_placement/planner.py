@@ -27,9 +27,10 @@ max(count, 100) with spreads or affinities): the result does not depend on chanc
 the input.
 
 Cost: capacity is kept per host as placements go; constraints are checked once per distinct rule and
-distinct pair of attribute values; each group builds its heaps once (O(eligible hosts)) and each
-placement costs O(partitions x log(hosts)), a partition being a combination of the values of the
-group's spread attributes (one without spreads).
+distinct pair of attribute values; each group builds its heaps once (O(hosts), a copy of a heap shared
+by the groups asking for the same when it has no spreads) and each placement costs
+O(partitions x log(hosts)), a partition being a combination of the values of the group's spread
+attributes (one without spreads).
 """
 
 from __future__ import annotations

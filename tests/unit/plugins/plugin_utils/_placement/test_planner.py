@@ -97,6 +97,12 @@ def test_a_group_gone_and_a_copy_are_stopped_and_other_jobs_left_alone():
     assert ('db.front[0]', 'stop', 'a') in actions(plan)
 
 
+def test_an_index_given_as_a_label_string_matches():
+    running = dict(runs(0), index='0')
+    plan = plan_placement([alloc(0, count=1)], [host('a', [running])])
+    assert actions(plan) == [('web.front[0]', 'ignore', 'a')]
+
+
 def test_the_copy_on_a_reachable_host_stays():
     plan = plan_placement([alloc(0, count=1)], [host('a', [runs(0)], reachable=False), host('b', [runs(0)])])
     assert actions(plan) == [('web.front[0]', 'stop', 'a'), ('web.front[0]', 'ignore', 'b')]
