@@ -11,6 +11,7 @@ Controller side only, standard library only, pure: no host is reached. The entry
 ``planner.plan_placement`` (the plan) and ``render.render_plan`` (the plan as ``nomad job plan`` text).
 
 - ``inputs``: the input's shapes, checked (PlacementError);
+- ``running``: a host's running allocations from qemu_task_info's tasks;
 - ``scoring``: Nomad's scoring formulas, one function each;
 - ``eligibility``: the hosts meeting a set of constraints and matching a set of affinities, once per set;
 - ``scorer``: the best host for the next allocation of a group, kept up to date;
