@@ -1,0 +1,181 @@
+# Copyright (c) 2026, nomadic.qemu contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The placement plan on examples: actions, reasons, failures, the text, and input errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._placement.inputs import PlacementError
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._placement.planner import plan_placement
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._placement.render import render_plan
+
+LINUX = {'attribute': '${attr.kernel.name}', 'operator': '=', 'value': 'linux'}
+
+
+def host(name, allocations=(), memory=4096, cpus=4, kernel='linux', **extra):
+    item = {'name': name, 'attributes': {'kernel.name': kernel}, 'capacity': {'memory': memory, 'cpus': cpus},
+            'allocations': list(allocations)}
+    item.update(extra)
+    return item
+
+
+def alloc(index, count=3, group='front', job='web', memory=1024, cpus=1, spec='v1', **extra):
+    item = {'job': job, 'group': group, 'index': index, 'count': count, 'resources': {'memory': memory, 'cpus': cpus},
+            'constraints': [LINUX], 'spec': spec}
+    item.update(extra)
+    return item
+
+
+def runs(index, group='front', job='web', memory=1024, cpus=1, spec='v1'):
+    return {'job': job, 'group': group, 'index': index, 'resources': {'memory': memory, 'cpus': cpus}, 'spec': spec}
+
+
+def actions(plan):
+    return [(entry['name'], entry['action'], entry['host']) for entry in plan['allocations']]
+
+
+def test_count_allocations_on_eligible_hosts_not_every_host():
+    hosts = [host('h%d' % number) for number in range(10)]
+    plan = plan_placement([alloc(index) for index in range(3)], hosts)
+    assert [entry['action'] for entry in plan['allocations']] == ['create'] * 3
+    # binpack with anti-affinity: fill one host until the penalty outweighs the fit
+    assert all(entry['host'] in ('h0', 'h1', 'h2') for entry in plan['allocations'])
+    assert plan['failures'] == []
+
+
+def test_sticky_update_stop_and_migrate():
+    hosts = [
+        host('a', [runs(0), runs(3)]),
+        host('b', [runs(1, spec='v0')]),
+        host('c', [runs(2)], reachable=False),
+        host('d'),
+    ]
+    plan = plan_placement([alloc(index) for index in range(3)], hosts)
+    assert actions(plan) == [('web.front[0]', 'ignore', 'a'), ('web.front[1]', 'update', 'b'), ('web.front[2]', 'migrate', 'd'),
+                             ('web.front[3]', 'stop', 'a')]
+    # d, empty, beats a and b, whose fit is better but who run the group (job anti-affinity)
+    by_name = dict((entry['name'], entry) for entry in plan['allocations'])
+    assert by_name['web.front[1]']['reason'] == 'spec changed; updated in place'
+    assert by_name['web.front[2]']['previous_host'] == 'c'
+    assert by_name['web.front[2]']['reason'] == 'host c is unreachable'
+    assert by_name['web.front[3]']['reason'] == "group 'front' has count = 3, so index 3 is no longer wanted"
+
+
+def test_ineligible_and_over_capacity_hosts_reschedule():
+    hosts = [
+        host('a', [runs(0)], kernel='windows'),
+        host('b', [runs(1), runs(2), {'job': 'other', 'group': 'x', 'index': 0, 'resources': {'memory': 3000}}]),
+        host('c'),
+    ]
+    plan = plan_placement([alloc(index) for index in range(3)], hosts)
+    by_name = dict((entry['name'], entry) for entry in plan['allocations'])
+    assert by_name['web.front[0]']['action'] == 'migrate'
+    assert by_name['web.front[0]']['reason'] == "host a no longer meets constraint '${attr.kernel.name} = linux'"
+    assert by_name['web.front[1]']['action'] == 'ignore'
+    assert (by_name['web.front[2]']['action'], by_name['web.front[2]']['host']) == ('migrate', 'c')
+    assert by_name['web.front[2]']['reason'] == 'host b has no room for it (memory exhausted)'
+
+
+def test_grown_resources_that_no_longer_fit_move():
+    plan = plan_placement([alloc(0, count=1, memory=3000)], [host('a', [runs(0)], memory=2048), host('b')])
+    [entry] = plan['allocations']
+    assert (entry['action'], entry['previous_host'], entry['host']) == ('migrate', 'a', 'b')
+    assert entry['reason'] == 'host a has no room for it with its new resources (memory exhausted)'
+
+
+def test_a_group_gone_and_a_copy_are_stopped_and_other_jobs_left_alone():
+    hosts = [host('a', [runs(0), runs(0, group='old'), runs(0, job='db')]), host('b', [runs(0)])]
+    plan = plan_placement([alloc(0, count=1)], hosts)
+    assert actions(plan) == [('web.front[0]', 'ignore', 'a'), ('web.front[0]', 'stop', 'b'), ('web.old[0]', 'stop', 'a')]
+    reasons = [entry['reason'] for entry in plan['allocations']]
+    assert reasons[1:] == ['a copy of the allocation that stays on host a', "job 'web' has no group 'old' any more"]
+    # naming the job db as planned stops its allocation too
+    plan = plan_placement([alloc(0, count=1)], hosts, jobs=['web', 'db'])
+    assert ('db.front[0]', 'stop', 'a') in actions(plan)
+
+
+def test_an_index_given_as_a_label_string_matches():
+    running = dict(runs(0), index='0')
+    plan = plan_placement([alloc(0, count=1)], [host('a', [running])])
+    assert actions(plan) == [('web.front[0]', 'ignore', 'a')]
+
+
+def test_the_copy_on_a_reachable_host_stays():
+    plan = plan_placement([alloc(0, count=1)], [host('a', [runs(0)], reachable=False), host('b', [runs(0)])])
+    assert actions(plan) == [('web.front[0]', 'stop', 'a'), ('web.front[0]', 'ignore', 'b')]
+
+
+def test_allocations_of_a_group_asking_for_more_are_placed_by_what_each_asks():
+    # index 1 asks for more than index 0: it must not be placed where only index 0 fits
+    plan = plan_placement([alloc(0, count=2, memory=1024), alloc(1, count=2, memory=3000)], [host('a', memory=2048), host('b', memory=3000)])
+    assert actions(plan) == [('web.front[0]', 'create', 'a'), ('web.front[1]', 'create', 'b')]
+
+
+def test_failure_reasons_are_counted_per_host_as_nomad_does():
+    hosts = [host('w1', kernel='windows'), host('w2', kernel='windows'), host('w3', kernel='windows'),
+             host('small1', memory=512), host('small2', memory=512), host('cpu', cpus=0), host('down', reachable=False)]
+    plan = plan_placement([alloc(index, count=2) for index in range(2)], hosts)
+    assert plan['allocations'] == []
+    assert [failure['name'] for failure in plan['failures']] == ['web.front[0]', 'web.front[1]']
+    metrics = plan['failures'][0]['metrics']
+    assert metrics == {'hosts_evaluated': 7, 'hosts_filtered': 4, 'filtered': {'${attr.kernel.name} = linux': 3, 'unreachable': 1},
+                       'hosts_exhausted': 3, 'exhausted': {'memory': 2, 'cpus': 1}}
+    assert plan['failures'][0]['reason'] == ("no host can take it: constraint '${attr.kernel.name} = linux' filtered 3 hosts, "
+                                             "unreachable filtered 1 host, memory exhausted on 2 hosts, cpus exhausted on 1 host")
+    text = render_plan(plan)
+    assert 'Task Group "front" of job "web" (failed to place 2 allocations):' in text
+    assert '    * Constraint "${attr.kernel.name} = linux": 3 hosts excluded by filter' in text
+    assert '    * Resources exhausted on 3 hosts' in text
+    assert '    * Dimension "memory" exhausted on 2 hosts' in text
+
+
+def test_a_rescheduled_allocation_no_host_takes_is_stopped():
+    plan = plan_placement([alloc(0, count=1)], [host('a', [runs(0)], reachable=False)])
+    [entry] = plan['allocations']
+    assert (entry['action'], entry['host']) == ('stop', 'a')
+    assert entry['reason'] == 'host a is unreachable, and no host can take it: unreachable filtered 1 host'
+    assert plan_placement([alloc(0, count=1)], [])['failures'][0]['reason'] == 'no host can take it: there are no hosts'
+
+
+def test_render_plan():
+    hosts = [host('a', [runs(0), runs(3)]), host('b', [runs(1, spec='v0')]), host('c', [runs(2)], reachable=False)]
+    text = render_plan(plan_placement([alloc(index) for index in range(3)], hosts))
+    assert text == '\n'.join([
+        '+/- Job: "web"',
+        '+/- Task Group: "front" (1 in-place update, 1 ignore, 1 migrate, 1 stop)',
+        '  ~ web.front[1] on b: in-place update (spec changed; updated in place)',
+        '  +/- web.front[2] on c -> a: migrate (host c is unreachable)',
+        '  - web.front[3] on a: stop (group \'front\' has count = 3, so index 3 is no longer wanted)',
+        '',
+        'Scheduler dry-run:',
+        '- All tasks successfully allocated.',
+        '',
+    ])
+    assert '  web.front[0] on a: ignore (unchanged)' in render_plan(plan_placement([alloc(0, count=1)], hosts), verbose=True)
+
+
+@pytest.mark.parametrize('allocations, hosts, message', [
+    ('x', [], 'allocations must be a list of dictionaries'),
+    ([{'job': 'web', 'group': 'g'}], [], 'allocations[0].index must be a whole number, 0 or more, got nothing (null)'),
+    ([alloc(0), alloc(0)], [], "are both index 0 of group 'front' of job 'web'"),
+    ([alloc(0, resources={'memory': -1})], [], 'allocations[0].resources.memory must be a number, 0 or more'),
+    ([alloc(0, affinities=[{'attribute': '${meta.x}', 'value': 'y', 'weight': 200}])], [], 'weight must be a whole number from -100 to 100'),
+    ([alloc(0, spreads=[{'attribute': '${meta.x}', 'targets': [{'value': 'a', 'percent': 70}, {'value': 'b', 'percent': 70}]}])], [],
+     'the target percentages add up to more than 100'),
+    ([alloc(0, constraints=[{'attribute': '${attr.x}', 'operator': 'bogus', 'value': '1'}])], [host('a')], "unknown operator 'bogus'"),
+    ([alloc(0, constraints=[{'operator': 'distinct_property', 'attribute': '${meta.x}', 'value': 'many'}])], [], 'distinct_property takes'),
+    ([], [host('a'), host('a')], "two hosts are named 'a'"),
+    ([alloc(0, count=2), alloc(1, count=3)], [], "the allocations of group 'front' of job 'web' give two counts, 2 and 3"),
+])
+def test_bad_input(allocations, hosts, message):
+    with pytest.raises(PlacementError) as raised:
+        plan_placement(allocations, hosts)
+    assert message in str(raised.value)
+
+
+def test_bad_algorithm():
+    with pytest.raises(PlacementError, match='algorithm must be one of binpack, spread'):
+        plan_placement([], [], algorithm='random')
