@@ -25,10 +25,11 @@ description:
     C(qemu_label_<key>_<value>) for each label, and C(qemu_guest_agent) for tasks with a guest agent; plus
     O(groups) and O(keyed_groups). Names are made safe for Ansible (C(-) and C(.) become C(_))."
   - "Each host gets the variable C(qemu_task): the task's C(name), C(state), C(hypervisor), C(labels), C(ports),
-    C(accelerator), C(pid), C(started_at), C(image), C(memory), C(cpus), C(guest_agent), C(agent_socket),
+    C(accelerator), C(pid), C(started_at), C(image), C(memory), C(cpus), C(emulator), C(guest_agent), C(agent_socket),
     C(monitor_socket), C(console_log) and C(task_dir). A task with a guest agent also gets the variables of the
     connection plugin P(nomadic.qemu.qga#connection) (C(ansible_qga_socket), C(ansible_qga_hypervisor) and, for a
-    remote hypervisor, C(ansible_qga_ssh_args)), so that C(-c nomadic.qemu.qga) reaches it without a network."
+    remote hypervisor, C(ansible_qga_ssh_args) and C(ansible_qga_hypervisor_python) when O(python) is not
+    V(python3)), so that C(-c nomadic.qemu.qga) reaches it without a network."
   - The source file's name must end in C(qemu.yml) or C(qemu.yaml).
 extends_documentation_fragment:
   - ansible.builtin.constructed
@@ -56,11 +57,13 @@ options:
       - The state directory to read on every hypervisor that does not set its own.
       - By default the modules' default for the user that reads it, C(/var/lib/nomadic-qemu) for root, else
         C($XDG_STATE_HOME/nomadic-qemu) (C(~/.local/state/nomadic-qemu)).
-    type: path
+      - An absolute path on the hypervisors; nothing in it is expanded on the controller.
+    type: str
   python:
     description:
       - The command that runs Python 3 on remote hypervisors; the reader comes on its standard input.
       - For example V(sudo -n python3), for a user that reads the state directory of root.
+      - It runs the reader in isolated mode (C(-I)), so nothing of the login directory is imported.
     type: str
     default: python3
   ssh_args:
@@ -72,7 +75,9 @@ options:
     elements: str
     default: []
   timeout:
-    description: Seconds to wait for SSH to connect to a hypervisor (C(ConnectTimeout)), and four times that for its answer.
+    description:
+      - Seconds to wait for SSH to connect to a hypervisor (C(ConnectTimeout)), and four times that for its answer.
+      - At least V(1).
     type: int
     default: 10
   ssh_port_label:
@@ -85,13 +90,20 @@ options:
     description:
       - When V(true), a guest whose SSH port is forwarded on a loopback address of a remote hypervisor is reached
         through that hypervisor, with C(ansible_ssh_common_args) set to a C(ProxyCommand) that runs
-        C(ssh -W) there with O(ssh_args).
+        C(ssh -W) there with O(ssh_args). That replaces an C(ansible_ssh_common_args) of your own for those hosts;
+        add to it with O(compose).
+      - Such a guest's C(ansible_host) is then C(<task>.<hypervisor>.invalid), a name only the C(ProxyCommand) uses,
+        so that each guest has its own SSH control socket and known_hosts entry although all are on C(127.0.0.1).
       - When V(false), such a guest cannot be reached from the controller; the host is still listed, with a warning
         naming it (the guest agent connection still works).
     type: bool
     default: false
   include_stopped:
-    description: Also list tasks whose QEMU does not run (they get no C(ansible_host)).
+    description:
+      - Also list tasks whose QEMU does not run.
+      - A host with no SSH address (a stopped task, one without the O(ssh_port_label) port) gets the C(ansible_host)
+        C(<task>.<hypervisor>.invalid), which never resolves, so that SSH fails at once rather than reach another
+        machine.
     type: bool
     default: false
   host_name:
@@ -99,7 +111,9 @@ options:
       - A Jinja2 expression (no braces), evaluated with C(qemu_task) set, that names each host.
       - When two tasks get the same name, on different hypervisors, each of them is named
         C(<name>@<hypervisor>) instead, so that names stay unique; with a O(host_name) of your own, that is
-        also a warning.
+        also a warning. Which names collide depends on the tasks listed, so such a name changes when the other
+        task stops or its hypervisor is left out; give names that are unique (for example with
+        C(qemu_task.name ~ '@' ~ qemu_task.hypervisor)) where C(host_vars) or C(--limit) must keep matching.
     type: str
     default: qemu_task.name
   guest_agent_connection:
@@ -168,6 +182,7 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._guest_hosts import (
     HypervisorError,
     connection_vars,
     parse_hypervisors,
+    task_problem,
     unique_names,
 )
 
@@ -193,24 +208,31 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
+        if self.get_option('timeout') < 1:
+            raise AnsibleParserError('%s: timeout is %s; give at least 1 (seconds)' % (path, self.get_option('timeout')))
         try:
             hypervisors = parse_hypervisors(self.get_option('hypervisors'), self.get_option('state_dir'), self.get_option('python'))
         except HypervisorError as exc:
             raise AnsibleParserError('%s: %s' % (path, exc)) from None
+        for hypervisor in hypervisors:
+            if hypervisor.local and hypervisor.python != self.get_option('python'):
+                display.warning('nomadic.qemu.qemu: python is not used for the local hypervisor %s: the controller reads it itself'
+                                % hypervisor.name)
 
+        # The cache keeps what hypervisors answered; one that failed, or was added since, is read again.
         cache_key = self.get_cache_key(path)
-        use_cache = self.get_option('cache') and cache
-        update_cache = self.get_option('cache') and not cache
-        readings = None
-        if use_cache:
+        readings = {}
+        if self.get_option('cache') and cache:
             try:
-                readings = self._cache[cache_key]
+                readings = dict(self._cache[cache_key])
             except KeyError:
-                update_cache = True
-        if readings is None:
-            readings = self._read_all(hypervisors)
-        if update_cache:
-            self._cache[cache_key] = readings
+                readings = {}
+        stale = [hypervisor for hypervisor in hypervisors
+                 if not isinstance(readings.get(hypervisor.name), dict) or readings[hypervisor.name].get('error')]
+        if stale:
+            readings.update(self._read_all(stale))
+        if self.get_option('cache') and (stale or not cache):
+            self._cache[cache_key] = dict((name, reading) for name, reading in readings.items() if not reading.get('error'))
         self._populate(hypervisors, readings)
 
     # Reading ------------------------------------------------------------------------------------
@@ -269,10 +291,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                               % (hypervisor.name, hypervisor.destination, reading['error']))
                 continue
             for skipped in reading.get('skipped') or []:
+                if not isinstance(skipped, dict):
+                    continue
                 self._problem('nomadic.qemu.qemu: task %s on hypervisor %s was left out: %s'
                               % (skipped.get('name'), hypervisor.name, skipped.get('reason')))
             address = reading.get('address') or hypervisor.default_address
             for task in reading['tasks']:
+                problem = task_problem(task)
+                if problem:
+                    self._problem('nomadic.qemu.qemu: a task on hypervisor %s was left out: %s' % (hypervisor.name, problem))
+                    continue
                 if task.get('state') != 'running' and not self.get_option('include_stopped'):
                     continue
                 task = dict(task, hypervisor=hypervisor.name)

@@ -14,9 +14,11 @@ with nothing of the collection installed; it prints one JSON document and exits 
 It applies the collection's rules for reading state (plugins/module_utils/_task/record.py
 and _process.py), restated here because nothing of the collection is on the remote side:
 the per-user default state directory, the trust check (a real directory owned by this user
-or root and not writable by group or others), records read without following links, and a
-task that runs only while a QEMU process names the task's pidfile. The unit tests hold each
-rule to the module_utils version, so the two cannot drift apart.
+or root and not writable by group or others), records read without following links, and the
+task's QEMU found by its pidfile (a QEMU process whose argv names the task's pidfile). The unit
+tests hold these to the module_utils versions, so they cannot drift apart. The modules say
+more about a task than this reader does (crashed, or a QEMU whose argv is no longer the
+recorded one); here a task is running while its QEMU runs, and stopped otherwise.
 
 Standard library only; Python 3.6 or later (what the oldest supported managed hosts run).
 """
@@ -124,14 +126,39 @@ def running_pid(task_dir, proc=PROC):
     return pid
 
 
+def _valid_port(value):
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
+
+
+def record_problem(data):
+    """Why a record's fields cannot be shown (the modules count such a record as damaged), or None."""
+    if not isinstance(data, dict) or data.get('version') != RECORD_VERSION:
+        return 'its record is not a record of version %d' % RECORD_VERSION
+    for key in ('labels', 'ports', 'config'):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            return 'its record is damaged: %s is not a mapping' % key
+    for key, value in (data.get('labels') or {}).items():
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            return 'its record is damaged: label %s is not a string' % key
+    return None
+
+
+def _port_entry(info):
+    """A port of the record as the inventory shows it, or None for one without a usable host port (the modules skip it too)."""
+    if not isinstance(info, dict) or not _valid_port(info.get('host')) or not isinstance(info.get('host_address') or '', str):
+        return None
+    return {'host': info['host'], 'guest': info['guest'] if _valid_port(info.get('guest')) else None,
+            'host_address': info.get('host_address') or ''}
+
+
 def task_entry(state_dir, name, data, pid):
-    """What the inventory shows of one task."""
+    """What the inventory shows of one task whose record passed record_problem."""
     task_dir = os.path.join(state_dir, name)
-    config = data.get('config') if isinstance(data.get('config'), dict) else {}
+    config = data.get('config') or {}
     ports = {}
     for label, info in sorted((data.get('ports') or {}).items()):
-        if isinstance(info, dict) and isinstance(info.get('host'), int):
-            ports[label] = {'host': info['host'], 'guest': info.get('guest'), 'host_address': info.get('host_address') or ''}
+        if _port_entry(info):
+            ports[str(label)] = _port_entry(info)
     entry = {
         'name': name,
         'state': 'running' if pid else 'stopped',
@@ -146,7 +173,8 @@ def task_entry(state_dir, name, data, pid):
         'console_log': os.path.join(task_dir, CONSOLE_LOG),
     }
     for key in CONFIG_KEYS:
-        entry[key] = config.get(key)
+        value = config.get(key)
+        entry[key] = value if isinstance(value, (str, int, float, bool)) or value is None else None
     entry['guest_agent'] = bool(config.get('guest_agent'))
     return entry
 
@@ -173,7 +201,7 @@ def read_state_dir(state_dir=None, euid=None, proc=PROC):
         if name.startswith('.') or not TASK_NAME_RE.match(name):
             continue
         task_dir = os.path.join(state_dir, name)
-        if not os.path.isdir(task_dir) or os.path.islink(task_dir):
+        if not os.path.islink(task_dir) and not os.path.isdir(task_dir):
             continue
         reason = untrusted_reason(task_dir, euid)
         if reason:
@@ -186,8 +214,9 @@ def read_state_dir(state_dir=None, euid=None, proc=PROC):
         except (OSError, ValueError) as exc:
             result['skipped'].append({'name': name, 'reason': 'its record cannot be read: %s' % (getattr(exc, 'strerror', None) or exc)})
             continue
-        if not isinstance(data, dict) or data.get('version') != RECORD_VERSION:
-            result['skipped'].append({'name': name, 'reason': 'its record is not a record of version %d' % RECORD_VERSION})
+        problem = record_problem(data)
+        if problem:
+            result['skipped'].append({'name': name, 'reason': problem})
             continue
         result['tasks'].append(task_entry(state_dir, name, data, running_pid(task_dir, proc)))
     return result

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import yaml
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._command import PIDFILE
+from ansible_collections.nomadic.qemu.plugins.module_utils._process import find_by_pidfile
 
 from ansible_collections.nomadic.qemu.plugins.inventory import qemu as plugin
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskRecord
@@ -130,11 +135,12 @@ def test_local_and_remote_hypervisors(world):
     web = hostvars['web@local']
     assert web['qemu_task']['hypervisor'] == 'local' and web['qemu_task']['state'] == 'stopped'
     assert web['vm_memory'] == 256
-    # Stopped: no address to connect to, but the agent's socket is known.
-    assert 'ansible_host' not in web and web['ansible_qga_socket'] == os.path.join(world.states['one'], 'web', 'qga.sock')
+    # Stopped: no address to connect to (a name ssh never resolves), but the agent's socket is known.
+    assert web['ansible_host'] == 'web.local.invalid' and 'ansible_port' not in web
+    assert web['ansible_qga_socket'] == os.path.join(world.states['one'], 'web', 'qga.sock')
     assert hostvars['web@hv2']['qemu_task']['hypervisor'] == 'hv2'
     calls = world.log.read_text().splitlines()
-    assert any(call.startswith('-o BatchMode=yes -o ConnectTimeout=10 -F /tmp/fleet ssh config -p 2200 root@hv2 python3 - ')
+    assert any(call.startswith('-T -o BatchMode=yes -o ConnectTimeout=10 -o ControlPersist=no -F /tmp/fleet ssh config -p 2200 root@hv2 python3 -I - ')
                for call in calls), calls
 
 
@@ -174,18 +180,27 @@ def test_untrusted_task_is_a_warning(world):
     assert 'task web on hypervisor local was left out: the task directory' in ' '.join(stderr.split())
 
 
-def test_a_record_cannot_template(world):
-    _record(world.states['two'], 'evil', labels={'role': "{{ lookup('ansible.builtin.pipe', 'touch /tmp/evil-ran') }}"})
-    inventory, stderr, rc = world('''
+def test_a_record_cannot_template(world, tmp_path):
+    marker = tmp_path / 'templated'
+    _record(world.states['two'], 'evil', labels={'role': "{{ lookup('ansible.builtin.pipe', 'touch %s') }}" % marker})
+    config = '''
         plugin: nomadic.qemu.qemu
         hypervisors: [{ssh: local, state_dir: %s}]
         include_stopped: true
         compose:
           role: qemu_task.labels.role
-    ''' % world.states['two'], '--host', 'evil')
+    ''' % world.states['two']
+    inventory, stderr, rc = world(config, '--host', 'evil')
     assert rc == 0, stderr
     assert inventory['role'].startswith('{{ lookup(')
-    assert not os.path.exists('/tmp/evil-ran')
+    # A play renders what it shows: the label stays text.
+    source = tmp_path / 'guests.qemu.yml'
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_PATH, ANSIBLE_NOCOLOR='1')
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible'), '-i', str(source), 'evil', '-m', 'ansible.builtin.debug',
+                           '-a', 'var=qemu_task.labels.role'], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    assert done.returncode == 0, done.stderr
+    assert b"lookup('ansible.builtin.pipe'" in done.stdout
+    assert not marker.exists()
 
 
 def test_cache(world, tmp_path):
@@ -205,3 +220,111 @@ def test_cache(world, tmp_path):
     assert sorted(inventory['_meta']['hostvars']) == ['web']
     inventory, stderr, rc = world(config, '--list', '--export', '--flush-cache')
     assert sorted(inventory['_meta']['hostvars']) == ['new', 'web']
+
+
+@pytest.fixture
+def running(world, tmp_path):
+    """Make a task of a state directory run: a process named qemu-* whose argv names the task's pidfile."""
+    program = str(tmp_path / 'qemu-system-fake')
+    shutil.copy('/bin/sh', program)
+    started = []
+
+    def start(state_dir, name):
+        pidfile = os.path.join(state_dir, name, PIDFILE)
+        process = subprocess.Popen([program, '-c', 'sleep 60; :', 'qemu', '-pidfile', pidfile])
+        started.append(process)
+        for _attempt in range(100):
+            if find_by_pidfile(pidfile):
+                break
+            time.sleep(0.02)
+        with open(pidfile, 'w') as f:
+            f.write('%d\n' % process.pid)
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def test_running_guests_get_their_addresses(world, running):
+    """Running tasks: forwarded on all addresses, on a local loopback, and on the loopbacks of two hypervisors on one port."""
+    _record(world.states['two'], 'db', ports={'ssh': {'host': 2201, 'guest': 22, 'host_address': '127.0.0.1'}})
+    for state_dir, name in ((world.states['one'], 'web'), (world.states['one'], 'db'), (world.states['two'], 'web'), (world.states['two'], 'db')):
+        running(state_dir, name)
+    config = '''
+        plugin: nomadic.qemu.qemu
+        hypervisors:
+          - {ssh: local, state_dir: %s}
+          - {ssh: root@hv1, state_dir: %s}
+          - {ssh: root@hv2, state_dir: %s}
+        proxy: %s
+    '''
+    inventory, stderr, rc = world(config % (world.states['one'], world.states['one'], world.states['two'], 'true'))
+    assert rc == 0, stderr
+    hostvars = inventory['_meta']['hostvars']
+    assert sorted(hostvars) == ['db@hv1', 'db@hv2', 'db@local', 'web@hv1', 'web@hv2', 'web@local']
+    assert hostvars['web@local']['ansible_host'] == '127.0.0.1' and hostvars['web@local']['ansible_port'] == 2201
+    assert hostvars['db@local']['ansible_host'] == '127.0.0.1' and hostvars['db@local']['ansible_port'] == 2202
+    # All addresses on hv1: the address ssh -G gives for hv1 (the fake ssh makes one up from the length of root@hv1).
+    assert hostvars['db@hv1']['ansible_host'] == '10.213.9.8' and hostvars['db@hv1']['ansible_port'] == 2202
+    # A loopback of hv1 and one of hv2, the same port: two names, each with a ProxyCommand to its hypervisor.
+    assert hostvars['web@hv1']['ansible_host'] == 'web.hv1.invalid' and hostvars['db@hv2']['ansible_host'] == 'db.hv2.invalid'
+    assert hostvars['web@hv1']['ansible_port'] == hostvars['db@hv2']['ansible_port'] == 2201
+    assert hostvars['web@hv1']['ansible_ssh_common_args'].endswith("-W 127.0.0.1:%p root@hv1'")
+    assert hostvars['db@hv2']['ansible_ssh_common_args'].endswith("-W 127.0.0.1:%p root@hv2'")
+    assert hostvars['web@local']['qemu_task']['state'] == 'running' and hostvars['web@local']['qemu_task']['pid'] > 0
+    assert 'WARNING' not in stderr
+    inventory, stderr, rc = world(config % (world.states['one'], world.states['one'], world.states['two'], 'false'))
+    assert rc == 0, stderr
+    assert 'web@hv1 (task web on hv1) forwards SSH on 127.0.0.1, which only that hypervisor reaches' in ' '.join(stderr.split())
+    assert 'ansible_ssh_common_args' not in inventory['_meta']['hostvars']['web@hv1']
+
+
+def test_a_hostile_answer_is_left_out(world, tmp_path):
+    """A reader's answer is checked: a bad task is a warning, not a broken inventory nor another source's host."""
+    fake = tmp_path / 'fake-python'
+    fake.write_text('#!/bin/sh\ncat > /dev/null\necho \'{"tasks": [{"name": "web", "state": "running", "labels": [], "ports": {}},'
+                    ' {"name": "db", "state": "running", "labels": {}, "ports": {}}, {"name": "x/../../y", "state": "stopped",'
+                    ' "labels": {}, "ports": {}}], "skipped": ["junk"]}\'\n')
+    fake.chmod(0o755)
+    inventory, stderr, rc = world('''
+        plugin: nomadic.qemu.qemu
+        hypervisors: [{ssh: root@hv1, python: %s}]
+    ''' % fake)
+    assert rc == 0, stderr
+    assert sorted(inventory['_meta']['hostvars']) == ['db']
+    assert 'a task on hypervisor hv1 was left out: the reader gave labels that are not strings' in ' '.join(stderr.split())
+    assert 'the reader gave a task name that is not one' in ' '.join(stderr.split())
+
+
+def test_a_failed_hypervisor_is_not_cached(world, tmp_path):
+    config = '''
+        plugin: nomadic.qemu.qemu
+        hypervisors: [{ssh: local, state_dir: %s}, %s]
+        include_stopped: true
+        cache: true
+        cache_plugin: ansible.builtin.jsonfile
+        cache_connection: %s
+    '''
+    inventory, stderr, rc = world(config % (world.states['two'], "{ssh: root@down, name: hv9, state_dir: %s}" % world.states['one'],
+                                            tmp_path / 'cache'))
+    assert rc == 0 and sorted(inventory['_meta']['hostvars']) == ['web']
+    # Next run: the hypervisor answers (a new destination, same name) and is read, not taken from the cache.
+    inventory, stderr, rc = world(config % (world.states['two'], "{ssh: root@up, name: hv9, state_dir: %s}" % world.states['one'],
+                                            tmp_path / 'cache'))
+    assert rc == 0, stderr
+    assert sorted(inventory['_meta']['hostvars']) == ['db', 'web@hv9', 'web@local']
+    # A hypervisor added to the file is read too.
+    inventory, stderr, rc = world(config % (world.states['two'], "{ssh: root@more, name: hv8, state_dir: %s}" % world.states['one'],
+                                            tmp_path / 'cache'))
+    assert rc == 0, stderr
+    assert 'hv8' in ' '.join(inventory['_meta']['hostvars'])
+
+
+def test_relative_state_dir_is_refused(world):
+    _inventory, stderr, rc = world('''
+        plugin: nomadic.qemu.qemu
+        hypervisors: [root@hv1]
+        state_dir: vms
+    ''')
+    assert rc != 0 and "state_dir 'vms' is not an absolute path" in ' '.join(stderr.split())

@@ -15,6 +15,7 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._guest_hosts import (
     HypervisorError,
     connection_vars,
     parse_hypervisors,
+    task_problem,
     unique_names,
 )
 
@@ -37,7 +38,7 @@ def test_destinations(destination, user, host, port, name):
     assert hypervisor.local == (destination == 'local')
 
 
-@pytest.mark.parametrize('destination', ['', 'a b', 'u@', 'host:99999', 'host:port', 'ssh://host', 'a@b@c'])
+@pytest.mark.parametrize('destination', ['', 'a b', 'u@', 'host:99999', 'host:port', 'ssh://host', 'a@b@c', '-oProxyCommand=id'])
 def test_bad_destinations(destination):
     with pytest.raises(HypervisorError, match='hypervisors'):
         Hypervisor(destination)
@@ -48,11 +49,11 @@ def test_parse_entries():
     hypervisors = parse_hypervisors(['local', 'root@hv1', hv2], state_dir='/var/lib/x')
     assert [h.name for h in hypervisors] == ['local', 'hv1', 'hv2']
     assert [h.state_dir for h in hypervisors] == ['/var/lib/x', '/var/lib/x', '/srv/vms']
-    assert hypervisors[2].reader_command() == 'sudo -n python3 - /srv/vms'
-    assert hypervisors[2].ssh_argv(['-F', '/c'], 5) == ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-F', '/c',
-                                                        '-p', '2200', 'admin@10.0.0.2']
-    assert Hypervisor('hv').reader_command() == 'python3 -'
-    assert Hypervisor('hv', state_dir="/a b/c'd").reader_command() == "python3 - '/a b/c'\"'\"'d'"
+    assert hypervisors[2].reader_command() == 'sudo -n python3 -I - /srv/vms'
+    expected = ['ssh', '-T', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-o', 'ControlPersist=no', '-F', '/c', '-p', '2200', 'admin@10.0.0.2']
+    assert hypervisors[2].ssh_argv(['-F', '/c'], 5) == expected
+    assert Hypervisor('hv').reader_command() == 'python3 -I -'
+    assert Hypervisor('hv', state_dir="/a b/c'd").reader_command() == "python3 -I - '/a b/c'\"'\"'d'"
 
 
 @pytest.mark.parametrize('entries, message', [
@@ -61,11 +62,21 @@ def test_parse_entries():
     ([{'name': 'x'}], 'no ssh'),
     ([{'ssh': 'hv', 'port': 22}], 'unknown key port'),
     ([{'ssh': 'hv', 'state_dir': 'rel'}], 'not an absolute path'),
+    ([{'ssh': 'hv', 'state_dir': '~/vms'}], 'not an absolute path'),
+    (['running'], 'share its group with the tasks that are running'),
+    ([{'ssh': 'root@h', 'name': 'guest-agent'}], 'share its group'),
+    (['hv-1', 'hv_1'], 'would share the group qemu_hv_1'),
     ([42], 'neither'),
 ])
 def test_parse_errors(entries, message):
     with pytest.raises(HypervisorError, match=message):
         parse_hypervisors(entries)
+
+
+def test_state_dir_is_never_expanded_on_the_controller():
+    with pytest.raises(HypervisorError, match="state_dir '~/vms' is not an absolute path"):
+        parse_hypervisors(['hv'], state_dir='~/vms')
+    assert parse_hypervisors(['hv'], state_dir='/srv/vms')[0].reader_command() == 'python3 -I - /srv/vms'
 
 
 def test_resolve_address_asks_ssh():
@@ -93,16 +104,43 @@ def test_connection_vars_by_binding():
     assert connection_vars(_task(''), remote, '10.0.0.5', 'ssh', False, [], False) == {'ansible_host': '10.0.0.5', 'ansible_port': 2222}
     assert connection_vars(_task('0.0.0.0'), remote, '10.0.0.5', 'ssh', False, [], False)['ansible_host'] == '10.0.0.5'
     assert connection_vars(_task('192.168.1.4'), remote, '10.0.0.5', 'ssh', True, [], False) == {'ansible_host': '192.168.1.4', 'ansible_port': 2222}
-    assert connection_vars(_task('127.0.0.1'), remote, '10.0.0.5', 'ssh', False, [], False)['_unreachable'] is True
-    proxied = connection_vars(_task('127.0.0.1'), remote, '10.0.0.5', 'ssh', True, ['-F', '/my ssh/config'], False)
-    assert proxied['ansible_host'] == '127.0.0.1'
+    unreachable = connection_vars(_task('127.0.0.1'), remote, '10.0.0.5', 'ssh', False, [], False)
+    assert unreachable['_unreachable'] is True and unreachable['ansible_host'] == 't.hv1.invalid'
+    proxied = connection_vars(_task('127.0.0.1'), remote, '10.0.0.5', 'ssh', True, ['-F', '/my ssh/config', '-o', 'ControlPath=~/.ssh/cm-%C'], False)
+    # A name of its own, which ssh never looks up: the ProxyCommand connects to the real address.
+    assert proxied['ansible_host'] == 't.hv1.invalid' and proxied['ansible_port'] == 2222
     # What the ssh connection plugin does with it: split it, and give ssh the ProxyCommand, which a shell runs.
     option, value = shlex.split(proxied['ansible_ssh_common_args'])
     assert option == '-o' and value.startswith('ProxyCommand=')
-    expected = ['ssh', '-o', 'BatchMode=yes', '-F', '/my ssh/config', '-W', '%h:%p', '-p', '2200', 'root@hv1']
+    # OpenSSH expands %-tokens in a ProxyCommand: a % of the user's arguments is doubled, the port is %p.
+    expected = ['ssh', '-o', 'BatchMode=yes', '-F', '/my ssh/config', '-o', 'ControlPath=~/.ssh/cm-%%C', '-W', '127.0.0.1:%p',
+                '-p', '2200', 'root@hv1']
     assert shlex.split(value[len('ProxyCommand='):]) == expected
-    assert connection_vars(_task('', state='stopped'), remote, '10.0.0.5', 'ssh', False, [], False) == {}
-    assert connection_vars(_task(''), remote, '10.0.0.5', 'web', False, [], False) == {}
+    # Stopped, or without the label: no SSH address, and a name that ssh cannot reach by mistake.
+    assert connection_vars(_task('', state='stopped'), remote, '10.0.0.5', 'ssh', False, [], False) == {'ansible_host': 't.hv1.invalid'}
+    assert connection_vars(_task(''), remote, '10.0.0.5', 'web', False, [], False) == {'ansible_host': 't.hv1.invalid'}
+
+
+def test_proxied_guests_of_two_hypervisors_on_one_port_get_their_own_names():
+    one, two = Hypervisor('root@hv1'), Hypervisor('root@hv2')
+    first = connection_vars(_task('127.0.0.1'), one, 'hv1', 'ssh', True, [], False)
+    second = connection_vars(_task('127.0.0.1'), two, 'hv2', 'ssh', True, [], False)
+    # ansible's ssh plugin names its control socket after host, port and user: they must differ.
+    assert first['ansible_port'] == second['ansible_port'] and first['ansible_host'] != second['ansible_host']
+
+
+def test_task_problem():
+    good = {'name': 'web', 'state': 'running', 'labels': {'a': 'b'}, 'ports': {'ssh': {'host': 22, 'host_address': ''}},
+            'agent_socket': '/s/web/qga.sock'}
+    assert task_problem(good) is None
+    for change, message in [
+        ({'name': '../x'}, 'task name'), ({'name': 'other-inventory-host\n'}, 'task name'), ({'state': 'crashed'}, 'state'),
+        ({'labels': ['x']}, 'labels'), ({'labels': {'a': 1}}, 'labels'), ({'ports': []}, 'ports'),
+        ({'ports': {'ssh': {'host': True}}}, 'port'), ({'ports': {'ssh': {'host': 70000}}}, 'port'),
+        ({'agent_socket': 'rel'}, 'agent socket'),
+    ]:
+        assert message in task_problem(dict(good, **change)), change
+    assert 'not a task' in task_problem(['web'])
 
 
 def test_guest_agent_vars():
@@ -112,7 +150,7 @@ def test_guest_agent_vars():
     assert found['ansible_qga_ssh_args'] == ['-F', '/c'] and found['ansible_qga_hypervisor_python'] == '/usr/bin/python3.11'
     assert found['ansible_connection'] == 'nomadic.qemu.qga'
     found = connection_vars(_task('', guest_agent=True, state='stopped'), Hypervisor('local'), '127.0.0.1', 'ssh', False, [], False)
-    assert found == {'ansible_qga_socket': '/s/t/qga.sock', 'ansible_qga_hypervisor': 'local'}
+    assert found == {'ansible_host': 't.local.invalid', 'ansible_qga_socket': '/s/t/qga.sock', 'ansible_qga_hypervisor': 'local'}
 
 
 def test_unique_names():
@@ -122,15 +160,14 @@ def test_unique_names():
         unique_names(['a', 'a'], ['h1', 'h1'])
 
 
-@given(st.lists(st.tuples(st.sampled_from(['web', 'db', 'cache', 'web@h2']), st.sampled_from(['h1', 'h2', 'h3'])), unique=True))
+@given(st.lists(st.tuples(st.sampled_from(['web', 'db', 'cache']), st.sampled_from(['h1', 'h2', 'h3'])), unique=True))
 def test_unique_names_are_unique_and_order_free(pairs):
-    """Whatever the tasks, names are unique, and a task's name does not depend on the order hypervisors are read."""
+    """Whatever the tasks (one name per hypervisor, as task names are), names are unique and do not depend on order."""
     wanted = [name for name, _h in pairs]
     owners = [hypervisor for _n, hypervisor in pairs]
-    try:
-        names, _renamed = unique_names(wanted, owners)
-    except HypervisorError:
-        return
+    names, _renamed = unique_names(wanted, owners)
     assert len(set(names)) == len(names)
+    for name, hypervisor, given_name in zip(wanted, owners, names):
+        assert given_name == (name if wanted.count(name) == 1 else '%s@%s' % (name, hypervisor))
     again, _renamed = unique_names(wanted[::-1], owners[::-1])
     assert again == names[::-1]

@@ -20,6 +20,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._command import AGENT
 from ansible_collections.nomadic.qemu.plugins.module_utils._process import find_by_pidfile
 from ansible_collections.nomadic.qemu.plugins.module_utils._task import record as record_mod
 from ansible_collections.nomadic.qemu.plugins.plugin_utils import _task_reader as reader
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._guest_hosts import Hypervisor
 
 
 def test_constants_match_the_modules():
@@ -157,9 +158,42 @@ def test_untrusted_damaged_and_foreign_entries(tmp_path):
     result = reader.read_state_dir(state_dir)
     assert result['tasks'] == []
     reasons = dict((item['name'], item['reason']) for item in result['skipped'])
-    assert sorted(reasons) == ['broken', 'old', 'open', 'sneaky']
+    assert sorted(reasons) == ['broken', 'linked', 'old', 'open', 'sneaky']
+    assert reasons['linked'].endswith('it is a symbolic link')
     assert 'writable by group or others (mode 0777)' in reasons['open']
     assert 'version 1' in reasons['old']
+
+
+@pytest.mark.parametrize('fields, reason', [
+    ({'labels': ['x', 'y']}, 'labels is not a mapping'),
+    ({'ports': 'ssh'}, 'ports is not a mapping'),
+    ({'config': []}, 'config is not a mapping'),
+    ({'labels': {'a': {'b': 1}}}, 'label a is not a string'),
+    ({'labels': {'a': True}}, 'label a is not a string'),
+])
+def test_malformed_records_are_skipped_not_fatal(tmp_path, fields, reason):
+    """A record the modules would count as damaged is skipped with the reason; the others are still read."""
+    state_dir = str(tmp_path / 'state')
+    os.mkdir(state_dir, 0o700)
+    _record(state_dir, 'good')
+    bad = os.path.join(state_dir, 'bad')
+    os.mkdir(bad, 0o700)
+    data = record_mod.TaskRecord(name='bad').to_dict()
+    data.update(fields)
+    with open(os.path.join(bad, 'task.json'), 'w') as f:
+        json.dump(data, f)
+    result = reader.read_state_dir(state_dir)
+    assert [task['name'] for task in result['tasks']] == ['good']
+    assert result['skipped'] == [{'name': 'bad', 'reason': 'its record is damaged: ' + reason}]
+
+
+def test_ports_without_a_usable_host_port_are_left_out(tmp_path):
+    state_dir = str(tmp_path / 'state')
+    os.mkdir(state_dir, 0o700)
+    _record(state_dir, 'web', ports={'a': {'host': True}, 'b': {'host': 70000}, 'c': 22, 'd': {'host': 22, 'host_address': 5},
+                                     'e': {'host': 2222, 'guest': 'x'}, 'ssh': {'host': 2200, 'guest': 22}})
+    task = reader.read_state_dir(state_dir)['tasks'][0]
+    assert task['ports'] == {'e': {'host': 2222, 'guest': None, 'host_address': ''}, 'ssh': {'host': 2200, 'guest': 22, 'host_address': ''}}
 
 
 def test_state_dir_problems(tmp_path):
@@ -178,6 +212,10 @@ def test_runs_as_a_script_from_stdin(tmp_path):
     _record(state_dir, 'web', labels={'a': 'b'})
     with open(reader.__file__, 'rb') as f:
         source = f.read()
-    done = subprocess.run([sys.executable, '-I', '-', state_dir], input=source, stdout=subprocess.PIPE, check=True, cwd=str(tmp_path))
+    # The command a remote hypervisor runs (Hypervisor.reader_command), from a directory holding a module
+    # that would shadow the standard library's json if the reader imported from there.
+    (tmp_path / 'json.py').write_text('raise SystemExit("imported from the login directory")\n')
+    command = Hypervisor('hv', state_dir=state_dir, python=sys.executable).reader_command()
+    done = subprocess.run(command, shell=True, input=source, stdout=subprocess.PIPE, check=True, cwd=str(tmp_path))
     result = json.loads(done.stdout)
     assert [task['name'] for task in result['tasks']] == ['web'] and result['tasks'][0]['labels'] == {'a': 'b'}
