@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 import yaml
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._command import PIDFILE
-from ansible_collections.nomadic.qemu.plugins.module_utils._process import find_by_pidfile
 
 from ansible_collections.nomadic.qemu.plugins.inventory import qemu as plugin
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskRecord
+from ansible_collections.nomadic.qemu.tests.unit.plugins.plugin_utils.qemu_process_fakes import FakeQemus
 
 # <path>/ansible_collections/nomadic/qemu/plugins/inventory/qemu.py, as the tests import it.
 COLLECTIONS_PATH = os.path.abspath(os.path.join(os.path.dirname(plugin.__file__), *['..'] * 5))
@@ -225,25 +223,9 @@ def test_cache(world, tmp_path):
 @pytest.fixture
 def running(world, tmp_path):
     """Make a task of a state directory run: a process named qemu-* whose argv names the task's pidfile."""
-    program = str(tmp_path / 'qemu-system-fake')
-    shutil.copy('/bin/sh', program)
-    started = []
-
-    def start(state_dir, name):
-        pidfile = os.path.join(state_dir, name, PIDFILE)
-        process = subprocess.Popen([program, '-c', 'sleep 60; :', 'qemu', '-pidfile', pidfile])
-        started.append(process)
-        for _attempt in range(100):
-            if find_by_pidfile(pidfile):
-                break
-            time.sleep(0.02)
-        with open(pidfile, 'w') as f:
-            f.write('%d\n' % process.pid)
-
-    yield start
-    for process in started:
-        process.kill()
-        process.wait()
+    fakes = FakeQemus(tmp_path)
+    yield lambda state_dir, name: fakes.start(os.path.join(state_dir, name, PIDFILE))
+    fakes.close()
 
 
 def test_running_guests_get_their_addresses(world, running):

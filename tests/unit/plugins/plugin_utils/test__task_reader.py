@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._command import AGENT_SOCKET, CONSOLE_LOG, MONITOR_SOCKET, PIDFILE
-from ansible_collections.nomadic.qemu.plugins.module_utils._process import find_by_pidfile
 from ansible_collections.nomadic.qemu.plugins.module_utils._task import record as record_mod
 from ansible_collections.nomadic.qemu.plugins.plugin_utils import _task_reader as reader
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._guest_hosts import Hypervisor
+from ansible_collections.nomadic.qemu.tests.unit.plugins.plugin_utils.qemu_process_fakes import FakeQemus
 
 
 def test_constants_match_the_modules():
@@ -77,26 +75,9 @@ def _record(state_dir, name, **fields):
 @pytest.fixture
 def fake_qemu(tmp_path):
     """Start a process whose program is named qemu-* and whose argv names a pidfile, as a task's QEMU."""
-    program = str(tmp_path / 'qemu-system-fake')
-    shutil.copy('/bin/sh', program)
-    started = []
-
-    def start(pidfile, write_pidfile=True):
-        process = subprocess.Popen([program, '-c', 'sleep 60; :', 'qemu', '-pidfile', pidfile])
-        started.append(process)
-        for _attempt in range(100):
-            if find_by_pidfile(pidfile):
-                break
-            time.sleep(0.02)
-        if write_pidfile:
-            with open(pidfile, 'w') as f:
-                f.write('%d\n' % process.pid)
-        return process
-
-    yield start
-    for process in started:
-        process.kill()
-        process.wait()
+    fakes = FakeQemus(tmp_path)
+    yield fakes.start
+    fakes.close()
 
 
 def test_running_and_stopped_tasks(tmp_path, fake_qemu):
