@@ -313,7 +313,10 @@ class QGAClient:
     def __init__(self, transport, timeout=10.0):
         self.transport = transport
         self.timeout = timeout
-        self._buffer = b''
+        # Received bytes not yet parsed, and how far the search for a line end has got in them (a reply of many
+        # megabytes comes in many reads: appending to a bytearray and resuming the search keeps that linear).
+        self._buffer = bytearray()
+        self._scanned = 0
         self._eof = False
 
     @classmethod
@@ -419,17 +422,20 @@ class QGAClient:
         while True:
             index = self._buffer.find(DELIMITER)
             if index >= 0:
-                self._buffer = self._buffer[index + 1:]
+                del self._buffer[:index + 1]
+                self._scanned = 0
                 return
-            self._buffer = b''
+            self._buffer.clear()
+            self._scanned = 0
             self._fill(deadline, 'guest-sync-delimited')
 
     def _read_message(self, deadline, awaited):
         while True:
-            newline = self._buffer.find(b'\n')
+            newline = self._buffer.find(b'\n', self._scanned)
             if newline >= 0:
-                line = self._buffer[:newline].strip(b' \r\t' + DELIMITER)
-                self._buffer = self._buffer[newline + 1:]
+                line = bytes(self._buffer[:newline]).strip(b' \r\t' + DELIMITER)
+                del self._buffer[:newline + 1]
+                self._scanned = 0
                 if not line:
                     continue
                 try:
@@ -441,6 +447,7 @@ class QGAClient:
                     raise QGAProtocolError('unexpected message from the guest agent on {0}: {1} is not a JSON object'.format(
                         self.name, _excerpt(line)))
                 return msg
+            self._scanned = len(self._buffer)
             if len(self._buffer) > MAX_MESSAGE_BYTES:
                 raise QGAProtocolError('the reply to {0} from {1} exceeds {2} bytes without a line end'.format(
                     awaited, self.name, MAX_MESSAGE_BYTES))

@@ -267,3 +267,41 @@ def test_bridge_reaches_a_long_path(tmp_path):
         assert proc.wait(5) == 0
     finally:
         fake.stop()
+
+
+class ChunkedTransport:
+    """Hands out fixed bytes in small reads, and keeps to the deadline like the real transports."""
+
+    name = 'chunked'
+
+    def __init__(self, data, size):
+        self.data = data
+        self.size = size
+        self.offset = 0
+        self.reads = 0
+
+    def send(self, data, deadline):
+        pass
+
+    def recv(self, deadline):
+        if time.monotonic() > deadline:
+            raise QGATimeout('timed out reading from chunked')
+        self.reads += 1
+        chunk = self.data[self.offset:self.offset + self.size]
+        self.offset += len(chunk)
+        return chunk
+
+    def close(self):
+        pass
+
+
+def test_large_reply_in_small_reads():
+    # 32 MiB in 16 KiB reads: re-copying the buffer and searching it from the start at each read is quadratic
+    # (tens of gigabytes of work here, far past the deadline); the client's work must grow with the reply, no faster.
+    payload = 'x' * (32 << 20)
+    data = json.dumps({'return': {'buf-b64': payload}}).encode() + b'\n' + json.dumps({'return': 2}).encode() + b'\n'
+    transport = ChunkedTransport(data, 16 << 10)
+    client = QGAClient(transport, timeout=30)
+    assert client.execute('guest-file-read')['buf-b64'] == payload
+    assert client.execute('guest-info') == 2
+    assert transport.reads == -(-len(data) // (16 << 10))
