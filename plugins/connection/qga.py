@@ -519,10 +519,14 @@ class Connection(ConnectionBase):
         except QGACommandError as exc:
             raise AnsibleError('cannot open %s in the guest: %s' % (path, exc.desc)) from None
 
-    def _close_handle(self, handle, failing):
+    def _close_handle(self, handle, path, failing):
+        """Close a guest file handle; when the copy already failed, that error is the one reported."""
         try:
             self._execute('guest-file-close', {'handle': handle})
-        except (QGACommandError, AnsibleConnectionFailure):
+        except QGACommandError as exc:
+            if not failing:
+                raise AnsibleError('cannot close %s in the guest: %s' % (path, exc.desc)) from None
+        except AnsibleConnectionFailure:
             if not failing:
                 raise
 
@@ -551,7 +555,7 @@ class Connection(ConnectionBase):
                     size += len(chunk)
                 failing = False
             finally:
-                self._close_handle(handle, failing)
+                self._close_handle(handle, out_path, failing)
         user = self.get_option('remote_user') or 'root'
         if user != 'root':
             rc, dummy, err = self._run(['chown', '--', '%s:' % user, out_path])
@@ -584,7 +588,7 @@ class Connection(ConnectionBase):
                         break
             failing = False
         finally:
-            self._close_handle(handle, failing)
+            self._close_handle(handle, in_path, failing)
         if size >= VERIFY_THRESHOLD:
             self._verify(in_path, size, digest.hexdigest(), 'fetched from the guest')
 
@@ -595,7 +599,7 @@ class Connection(ConnectionBase):
         except QGACommandError as exc:
             raise AnsibleError('cannot find the size of %s in the guest: %s' % (path, exc.desc)) from None
         finally:
-            self._close_handle(handle, True)
+            self._close_handle(handle, path, True)
 
     def _verify(self, path, size, sha256, what):
         """Compare the guest's file with what was sent or received: size, then SHA-256 when the guest has sha256sum."""

@@ -301,6 +301,22 @@ def test_file_commands_disabled(vm, conn, tmp_path):
         conn().put_file(str(tmp_path / 'source'), str(tmp_path / 'target'))
 
 
+@pytest.mark.parametrize('direction', ['put', 'fetch'])
+def test_close_error_names_the_file(vm, conn, tmp_path, direction):
+    # qemu-ga reports a failed fclose() (e.g. ENOSPC when buffered data is flushed) as an error reply to guest-file-close.
+    vm.start(fail={'guest-file-close': 'failed to close handle: No space left on device'})
+    source, target = tmp_path / 'source', tmp_path / 'target'
+    source.write_bytes(b'data')
+    with pytest.raises(AnsibleError) as exc:
+        if direction == 'put':
+            conn().put_file(str(source), str(target))
+        else:
+            conn().fetch_file(str(source), str(target))
+    assert type(exc.value) is AnsibleError  # pylint: disable=unidiomatic-typecheck
+    guest_file = target if direction == 'put' else source
+    assert str(exc.value) == 'cannot close %s in the guest: failed to close handle: No space left on device' % guest_file
+
+
 def test_open_error_names_the_file(vm, conn, tmp_path):
     fake = vm.start()
     with pytest.raises(AnsibleError) as exc:

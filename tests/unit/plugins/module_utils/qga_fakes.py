@@ -18,7 +18,8 @@ Options: ``disabled`` (commands refused the way qemu-ga refuses what --block-rpc
 ``corrupt`` ('write' or 'read': one byte of the first chunk is changed), ``silent``
 (answers nothing: a channel without an agent behind it), ``stale`` (send a stale reply
 before the sync reply), ``missing`` (programs guest-exec does not find), ``hangup``
-((COMMAND, N): close the connection instead of answering the Nth COMMAND). Every request is logged in ``requests`` as (command, arguments)
+((COMMAND, N): close the connection instead of answering the Nth COMMAND), ``fail`` ({COMMAND: DESC}: a
+GenericError reply with DESC, after doing the command). Every request is logged in ``requests`` as (command, arguments)
 with the large base64 fields replaced by their length.
 """
 
@@ -40,7 +41,7 @@ class AgentFailure(Exception):
 
 class FakeAgent:
 
-    def __init__(self, path, disabled=(), corrupt=None, silent=False, stale=True, missing=(), hangup=None):
+    def __init__(self, path, disabled=(), corrupt=None, silent=False, stale=True, missing=(), hangup=None, fail=None):
         self.path = str(path)
         self.disabled = set(disabled)
         self.corrupt = corrupt
@@ -48,6 +49,7 @@ class FakeAgent:
         self.stale = stale
         self.missing = set(missing)
         self.hangup = hangup
+        self.fail = dict(fail or {})
         self.requests = []
         self.users = []
         self.stdins = []
@@ -147,6 +149,8 @@ class FakeAgent:
             result = handler(arguments)
         except AgentFailure as exc:
             return self._error_reply('GenericError', str(exc))
+        if command in self.fail:
+            return self._error_reply('GenericError', self.fail[command])
         if isinstance(result, bytes):
             return result
         return json.dumps({'return': result}).encode() + b'\n'
