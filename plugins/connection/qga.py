@@ -117,9 +117,12 @@ options:
       - name: ANSIBLE_QGA_PIPELINING
 notes:
   - "Become works inside the guest. Without a password (as root, or with a C(NOPASSWD) rule), any become method
-    works. With a password, only C(sudo) does: the agent cannot answer a prompt while a command runs, so the plugin asks C(sudo -n) first
-    whether a password is needed and, if so, writes it on the command's standard input ahead of the data, where
-    C(sudo -S) (in the default C(become_flags)) reads it. The password is never displayed or logged. C(su) with a
+    works. With a password, only C(sudo) does: the agent cannot answer a prompt while a command runs, so before each
+    command the plugin asks C(sudo -n) whether a password is needed and, if so, writes it on the command's standard
+    input ahead of the data, where C(sudo -S) (in the default C(become_flags)) reads it. When sudo then does not ask
+    after all (a sudoers rule for that command only, or credentials cached meanwhile), the command has read the
+    password: the task fails, saying so, and the command's output is withheld. The password is never displayed or
+    logged. C(su) with a
     password needs a terminal and is refused with a message."
   - "The agent must allow the commands the plugin uses: C(guest-exec), C(guest-exec-status), and C(guest-file-open),
     C(guest-file-read), C(guest-file-write), C(guest-file-seek), C(guest-file-close). RHEL, CentOS and Fedora disable
@@ -267,8 +270,6 @@ class Connection(ConnectionBase):
         self._client = None
         self._bridge = None
         self._bridge_stderr = None
-        # Whether sudo asks the remote user for a password, per (user, sudo, target): asked once per connection.
-        self._sudo_asks = {}
 
     # Connection
 
@@ -463,19 +464,34 @@ class Connection(ConnectionBase):
         display.vvv('QGA: EXEC %s' % shlex.join(argv), host=self._play_context.remote_addr)
         stdin = in_data or b''
         if password is not None:
-            stdin = to_bytes(password) + b'\n' + stdin
+            password = to_bytes(password)
+            stdin = password + b'\n' + stdin
         rc, out, err = self._run(argv, stdin)
         if password is not None:
+            prompt = to_bytes(self.become.prompt or '')
+            if not prompt or prompt not in err:
+                # sudo did not read the password (the probe and this command differ: a per-command sudoers rule,
+                # credentials cached meanwhile): the command read it as its first line of input, and may have shown it.
+                out, err = self._scrub(out, password), self._scrub(err, password)
+                raise AnsibleError('%s did not ask for the become password, so the password was read by the command instead '
+                                   '(a sudoers rule for this command without a password, or cached credentials; the probe '
+                                   '%s -n had said a password was needed); the command ran with status %s, and its output is '
+                                   'withheld' % (self.become.name, self.become.get_option('become_exe') or 'sudo', rc))
             err = self._strip_prompt(err)
             if self.become.check_incorrect_password(err) or self.become.check_missing_password(err):
                 raise AnsibleError('Incorrect %s password' % self.become.name)
         return rc, out, err
 
+    @staticmethod
+    def _scrub(data, password):
+        return data.replace(password, b'********') if password else data
+
     def _become_password(self, cmd, sudoable):
         """The become password to write ahead of stdin, or None when the command gets none.
 
         guest-exec takes stdin in advance and cannot answer a prompt: with sudo -S the password is read from stdin,
-        but only when sudo asks for it, so whether it asks is found out first (sudo -n, once per connection).
+        but only when sudo asks for it, so whether it asks is found out first, with sudo -n before every command
+        (the answer can change between commands: cached credentials, rules per command).
         A command that Ansible did not wrap (become_user is the remote user) gets nothing: its success marker,
         new for every wrapped command, is not in it.
         """
@@ -496,14 +512,12 @@ class Connection(ConnectionBase):
             return None  # sudo never asks root for a password
         exe = become.get_option('become_exe') or 'sudo'
         target = become.get_option('become_user') or 'root'
-        key = (user, exe, target)
-        if key not in self._sudo_asks:
-            probe = '%s -n -u %s true' % (exe, shlex.quote(target))
-            display.vvv('QGA: EXEC %s (does sudo ask for a password?)' % shlex.join(self._guest_argv(probe)),
-                        host=self._play_context.remote_addr)
-            rc, dummy, err = self._run(self._guest_argv(probe))
-            self._sudo_asks[key] = rc != 0 and b'password' in err
-        return become.get_option('become_pass') if self._sudo_asks[key] else None
+        probe = '%s -n -u %s true' % (exe, shlex.quote(target))
+        display.vvv('QGA: EXEC %s (does sudo ask for a password?)' % shlex.join(self._guest_argv(probe)),
+                    host=self._play_context.remote_addr)
+        rc, dummy, err = self._run(self._guest_argv(probe))
+        asks = rc != 0 and b'password' in err
+        return become.get_option('become_pass') if asks else None
 
     def _strip_prompt(self, err):
         prompt = to_bytes(self.become.prompt or '')

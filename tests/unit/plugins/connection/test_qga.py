@@ -24,6 +24,8 @@ from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes 
 PASSWORD = 'correct horse battery staple'
 
 # A stand-in for sudo: -n fails when a password is needed, -S reads one line from stdin as the password.
+# With sudo-probe-only, -n says a password is needed but the command itself runs without asking (as with a
+# NOPASSWD rule for that command only, or credentials cached since the probe).
 FAKE_SUDO = r'''#!/bin/sh
 here=$(dirname "$0")
 nonint=; prompt=Password:
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
+if [ -e "$here/sudo-probe-only" ] && [ -n "$nonint" ]; then echo 'sudo: a password is required' >&2; exit 1; fi
 if [ -e "$here/sudo-asks" ]; then
   if [ -n "$nonint" ]; then echo 'sudo: a password is required' >&2; exit 1; fi
   printf '%s' "$prompt" >&2
@@ -347,6 +350,10 @@ def sudo(tmp_path):
                 (bindir / 'sudo-asks').write_text('')
 
         @staticmethod
+        def probe_only():
+            (bindir / 'sudo-probe-only').write_text('')
+
+        @staticmethod
         def targets():
             path = bindir / 'sudo-targets'
             return path.read_text().split() if path.exists() else []
@@ -378,13 +385,41 @@ def test_sudo_password_on_stdin(vm, conn, sudo, shown, asks):
         rc, out, err = connected.exec_command(cmd, in_data=b'module source\n')
         assert (rc, err) == (0, b'')
         assert out == ('%s\nmodule source\n' % plugin.success).encode()
-    # sudo -n asked once per connection; the password only goes where sudo reads it.
-    assert fake.count('guest-exec') == 3
-    assert fake.stdins[0] == b''
-    assert fake.stdins[1:] == [(PASSWORD + '\n' if asks else '').encode() + b'module source\n'] * 2
-    assert fake.users == ['alice'] * 3
+    # sudo -n asked before every command (its answer can change); the password only goes where sudo reads it.
+    assert fake.count('guest-exec') == 4
+    assert fake.stdins[0::2] == [b''] * 2
+    assert fake.stdins[1::2] == [(PASSWORD + '\n' if asks else '').encode() + b'module source\n'] * 2
+    assert fake.users == ['alice'] * 4
     assert all(PASSWORD not in line for line in shown.lines)
     assert any('does sudo ask for a password?' in line for line in shown.lines)
+
+
+def test_sudo_that_does_not_ask_after_all(vm, conn, sudo, shown):
+    # The probe says a password is needed, the command itself does not ask: the password was read by the command
+    # (here cat, which prints it). It must not come back in the output, and the task fails saying why.
+    vm.start()
+    sudo.probe_only()
+    connected = conn(remote_user='alice')
+    plugin, shell = become(connected, password=PASSWORD, exe=sudo.path)
+    with pytest.raises(AnsibleError) as exc:
+        connected.exec_command(plugin.build_become_command('cat; cat >&2', shell), in_data=b'module source\n')
+    assert str(exc.value).startswith('sudo did not ask for the become password, so the password was read by the command instead')
+    assert PASSWORD not in str(exc.value)
+    assert all(PASSWORD not in line for line in shown.lines)
+
+
+def test_sudo_asks_again_after_the_probe_changes(vm, conn, sudo):
+    # Credentials cached or a rule changed: each command is probed anew, so no password goes to one that does not ask.
+    fake = vm.start()
+    sudo.asks()
+    connected = conn(remote_user='alice')
+    plugin, shell = become(connected, password=PASSWORD, exe=sudo.path)
+    assert connected.exec_command(plugin.build_become_command('cat', shell), in_data=b'one\n')[0] == 0
+    os.unlink(os.path.join(os.path.dirname(sudo.path), 'sudo-asks'))
+    rc, out, err = connected.exec_command(plugin.build_become_command('cat', shell), in_data=b'two\n')
+    assert (rc, err) == (0, b'')
+    assert out.endswith(b'two\n') and PASSWORD.encode() not in out
+    assert fake.stdins[3] == b'two\n'
 
 
 def test_no_password_for_a_command_without_become(vm, conn, sudo):
