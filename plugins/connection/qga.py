@@ -62,7 +62,8 @@ options:
       - name: ansible_qga_ssh_args
   hypervisor_python:
     description:
-      - The Python 3 interpreter that runs the relay on a remote O(hypervisor).
+      - The command line of the Python 3 interpreter that runs the relay on a remote O(hypervisor), split into words
+        as by a POSIX shell (for example V(sudo -n python3), when the socket is root's, or V(/usr/bin/python3.11)).
     type: string
     default: python3
     vars:
@@ -299,7 +300,11 @@ class Connection(ConnectionBase):
         if port:
             argv += ['-p', str(port)]
         argv.append('%s@%s' % (user, host) if user else host)
-        argv.append(shlex.join([self.get_option('hypervisor_python') or 'python3', '-c', BRIDGE, self._socket]))
+        try:
+            python = shlex.split(self.get_option('hypervisor_python') or 'python3')
+        except ValueError as exc:
+            raise AnsibleConnectionFailure('hypervisor_python %r is not a command line: %s' % (self.get_option('hypervisor_python'), exc)) from None
+        argv.append(shlex.join((python or ['python3']) + ['-c', BRIDGE, self._socket]))
         return argv
 
     def _connect(self):

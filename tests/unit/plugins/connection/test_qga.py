@@ -526,6 +526,12 @@ def test_ssh_command(vm, conn, hypervisor, args, expected):
     assert argv[-1] == "/usr/bin/python3.11 -c '%s' %s" % (BRIDGE, vm.socket)
 
 
+def test_hypervisor_python_is_a_command_line(vm, conn):
+    # As the inventory plugin passes it: python: sudo -n python3
+    argv = conn(hypervisor='hv1', hypervisor_python='sudo -n python3')._bridge_argv()
+    assert argv[-1] == "sudo -n python3 -c '%s' %s" % (BRIDGE, vm.socket)
+
+
 def test_ssh_command_is_shown_without_the_relay_code(vm, conn, shown, monkeypatch):
     def no_ssh(*args, **kwargs):
         raise OSError(2, 'No such file or directory')
