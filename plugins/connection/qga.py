@@ -16,8 +16,8 @@ description:
     agent channel (M(nomadic.qemu.qemu_task) with O(nomadic.qemu.qemu_task#module:guest_agent=true) puts its socket
     at C(<state_dir>/<name>/qga.sock)).
   - Commands run with the agent's C(guest-exec) as C(/bin/sh -c COMMAND); their output is collected when they
-    end. Files are copied with C(guest-file-open), C(guest-file-write), C(guest-file-read) and C(guest-file-close)
-    in chunks of 1 MiB. Files of 1 MiB or more are verified after the copy by their size and SHA-256 (C(sha256sum)
+    end. Files are copied in chunks of 1 MiB, as root with C(guest-file-open), C(guest-file-write), C(guest-file-read)
+    and C(guest-file-close), as another O(remote_user) with commands run as that user (see the notes). Files of 1 MiB or more are verified after the copy by their size and SHA-256 (C(sha256sum)
     in the guest); when the guest has no C(sha256sum) or the agent refuses C(guest-exec), by their size only.
   - The agent socket is on the hypervisor. With O(hypervisor=local) (the default) it is opened directly.
     Otherwise the plugin runs the system C(ssh) to the hypervisor and a small relay written in Python there, which
@@ -72,7 +72,7 @@ options:
     description:
       - The user in the guest that runs commands. The agent runs as root; for another user, each command runs as
         C(runuser -u USER -- /bin/sh -c COMMAND) (C(runuser) is part of util-linux on Debian, Ubuntu, RHEL and
-        Fedora), and files copied into the guest are given to that user.
+        Fedora), and files are copied by commands run as that user.
       - With V(root), C(HOME) is set to V(/root) when the agent's environment has none (qemu-ga, started by systemd,
         has no C(HOME)), so that C(~) expands in Ansible's temporary paths.
       - As with other connection plugins, C(remote_user) in C(ansible.cfg), C(-u) and the play keyword apply; when they
@@ -130,8 +130,10 @@ notes:
     some of them in C(/etc/sysconfig/qemu-ga) (C(BLOCK_RPCS) or C(FILTER_RPC_ARGS)); elsewhere they are disabled with
     qemu-ga's C(--block-rpcs) or allowed with C(--allow-rpcs) (C(/etc/qemu/qemu-ga.conf)). A refused command is an
     error naming it and these settings."
-  - "The agent reads and writes files as root (mode 0600 for new files), whatever the O(remote_user): a file
-    copied for another user is then changed to be owned by that user, and a fetch can read what that user could not.
+  - "With O(remote_user=root), files are copied with the agent's C(guest-file-*) commands, which the agent runs as
+    root. For another user, the plugin never opens that user's paths as root (the agent would follow a symlink the
+    user put there): files are written and read by commands run as the user, C(cat) for each chunk of 1 MiB written
+    and C(dd) for each chunk read, so a copy takes one C(guest-exec) per MiB, and a fetch reads only what the user can.
     A command's output is collected in the agent's memory, which qemu-ga limits to 16 MiB per stream; longer output is
     cut, with a warning."
 seealso:
@@ -549,67 +551,128 @@ class Connection(ConnectionBase):
             if not failing:
                 raise
 
+    def _user(self):
+        return self.get_option('remote_user') or 'root'
+
+    def _as_user(self, script, *args):
+        """argv that runs a shell script with positional arguments as remote_user (as root: directly)."""
+        argv = ['/bin/sh', '-c', script, 'sh'] + list(args)
+        user = self._user()
+        return argv if user == 'root' else ['runuser', '-u', user, '--'] + argv
+
     def put_file(self, in_path, out_path):
         super().put_file(in_path, out_path)
         display.vvv('QGA: PUT %s TO %s' % (in_path, out_path), host=self._play_context.remote_addr)
         if not os.path.exists(to_bytes(in_path, errors='surrogate_or_strict')):
             raise AnsibleFileNotFound('file or module does not exist: %s' % in_path)
+        with open(to_bytes(in_path, errors='surrogate_or_strict'), 'rb') as source:
+            if self._user() == 'root':
+                size, sha256 = self._put_as_root(source, out_path)
+            else:
+                size, sha256 = self._put_as_user(source, out_path)
+        if size >= VERIFY_THRESHOLD:
+            self._verify(out_path, size, sha256, 'copied into the guest')
+
+    def _put_as_root(self, source, out_path):
+        """Copy with guest-file-write: the agent opens the file as root (and follows a symlink there)."""
         digest = hashlib.sha256()
         size = 0
-        with open(to_bytes(in_path, errors='surrogate_or_strict'), 'rb') as source:
-            handle = self._open(out_path, 'wb')
-            failing = True
-            try:
-                while True:
-                    chunk = source.read(CHUNK_SIZE)
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    try:
-                        written = self._execute('guest-file-write', {'handle': handle, 'buf-b64': b64encode(chunk)})
-                    except QGACommandError as exc:
-                        raise AnsibleError('cannot write %s in the guest: %s' % (out_path, exc.desc)) from None
-                    if written.get('count') != len(chunk):
-                        raise AnsibleError('short write to %s in the guest: %s of %d bytes' % (out_path, written.get('count'), len(chunk)))
-                    size += len(chunk)
-                failing = False
-            finally:
-                self._close_handle(handle, out_path, failing)
-        user = self.get_option('remote_user') or 'root'
-        if user != 'root':
-            rc, dummy, err = self._run(['chown', '--', '%s:' % user, out_path])
+        handle = self._open(out_path, 'wb')
+        failing = True
+        try:
+            while True:
+                chunk = source.read(CHUNK_SIZE)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                try:
+                    written = self._execute('guest-file-write', {'handle': handle, 'buf-b64': b64encode(chunk)})
+                except QGACommandError as exc:
+                    raise AnsibleError('cannot write %s in the guest: %s' % (out_path, exc.desc)) from None
+                if written.get('count') != len(chunk):
+                    raise AnsibleError('short write to %s in the guest: %s of %d bytes' % (out_path, written.get('count'), len(chunk)))
+                size += len(chunk)
+            failing = False
+        finally:
+            self._close_handle(handle, out_path, failing)
+        return size, digest.hexdigest()
+
+    def _put_as_user(self, source, out_path):
+        """Copy as remote_user, each chunk the input of a shell that writes it (> for the first, >> after).
+
+        The agent runs as root, and qemu-ga's guest-file-open follows a symlink to an existing file: one the
+        user planted at the path (to /etc/sudoers, say) would have root write there. As the user, the write
+        is what the user could do anyway.
+        """
+        digest = hashlib.sha256()
+        size = 0
+        redirect = '>'
+        while True:
+            chunk = source.read(CHUNK_SIZE)
+            if not chunk and redirect == '>>':
+                break
+            digest.update(chunk)
+            rc, dummy, err = self._run(self._as_user('umask 077; cat %s "$1"' % redirect, out_path), chunk)
             if rc != 0:
-                raise AnsibleError('cannot give %s to %s in the guest: %s' % (out_path, user, to_native(err).strip()))
-        if size >= VERIFY_THRESHOLD:
-            self._verify(out_path, size, digest.hexdigest(), 'copied into the guest')
+                raise AnsibleError('cannot write %s in the guest as %s: %s' % (out_path, self._user(), to_native(err).strip() or 'status %d' % rc))
+            size += len(chunk)
+            redirect = '>>'
+            if len(chunk) < CHUNK_SIZE:
+                break
+        return size, digest.hexdigest()
 
     def fetch_file(self, in_path, out_path):
         super().fetch_file(in_path, out_path)
         display.vvv('QGA: FETCH %s TO %s' % (in_path, out_path), host=self._play_context.remote_addr)
+        with open(to_bytes(out_path, errors='surrogate_or_strict'), 'wb') as target:
+            if self._user() == 'root':
+                size, sha256 = self._fetch_as_root(in_path, target)
+            else:
+                size, sha256 = self._fetch_as_user(in_path, target)
+        if size >= VERIFY_THRESHOLD:
+            self._verify(in_path, size, sha256, 'fetched from the guest')
+
+    def _fetch_as_root(self, in_path, target):
         digest = hashlib.sha256()
         size = 0
         handle = self._open(in_path, 'rb')
         failing = True
         try:
-            with open(to_bytes(out_path, errors='surrogate_or_strict'), 'wb') as target:
-                while True:
-                    try:
-                        read = self._execute('guest-file-read', {'handle': handle, 'count': CHUNK_SIZE})
-                    except QGACommandError as exc:
-                        raise AnsibleError('cannot read %s in the guest: %s' % (in_path, exc.desc)) from None
-                    chunk = b64decode(read.get('buf-b64'))
-                    if len(chunk) != read.get('count', len(chunk)):
-                        raise AnsibleError('the guest agent sent %d bytes of %s where it announced %s' % (len(chunk), in_path, read.get('count')))
-                    digest.update(chunk)
-                    target.write(chunk)
-                    size += len(chunk)
-                    if read.get('eof') or not chunk:
-                        break
+            while True:
+                try:
+                    read = self._execute('guest-file-read', {'handle': handle, 'count': CHUNK_SIZE})
+                except QGACommandError as exc:
+                    raise AnsibleError('cannot read %s in the guest: %s' % (in_path, exc.desc)) from None
+                chunk = b64decode(read.get('buf-b64'))
+                if len(chunk) != read.get('count', len(chunk)):
+                    raise AnsibleError('the guest agent sent %d bytes of %s where it announced %s' % (len(chunk), in_path, read.get('count')))
+                digest.update(chunk)
+                target.write(chunk)
+                size += len(chunk)
+                if read.get('eof') or not chunk:
+                    break
             failing = False
         finally:
             self._close_handle(handle, in_path, failing)
-        if size >= VERIFY_THRESHOLD:
-            self._verify(in_path, size, digest.hexdigest(), 'fetched from the guest')
+        return size, digest.hexdigest()
+
+    def _fetch_as_user(self, in_path, target):
+        """Read as remote_user, a chunk per command (dd skips to it; guest-exec collects up to 16 MiB of output)."""
+        digest = hashlib.sha256()
+        size = 0
+        index = 0
+        while True:
+            rc, chunk, err = self._run(self._as_user('exec dd if="$1" bs=%d skip="$2" count=1 status=none' % CHUNK_SIZE,
+                                                     in_path, str(index)))
+            if rc != 0:
+                raise AnsibleError('cannot read %s in the guest as %s: %s' % (in_path, self._user(), to_native(err).strip() or 'status %d' % rc))
+            digest.update(chunk)
+            target.write(chunk)
+            size += len(chunk)
+            index += 1
+            if len(chunk) < CHUNK_SIZE:
+                break
+        return size, digest.hexdigest()
 
     def _guest_size(self, path):
         handle = self._open(path, 'rb')
@@ -621,12 +684,23 @@ class Connection(ConnectionBase):
             self._close_handle(handle, path, True)
 
     def _verify(self, path, size, sha256, what):
-        """Compare the guest's file with what was sent or received: size, then SHA-256 when the guest has sha256sum."""
-        guest_size = self._guest_size(path)
+        """Compare the guest's file with what was sent or received: size, then SHA-256 when the guest has sha256sum.
+
+        As remote_user (as root: guest-file-seek for the size). sha256sum reads its standard input: given a name,
+        it prefixes its line with a backslash when the name has one or a newline.
+        """
+        script = 'command -v sha256sum >/dev/null || exit 127; sha256sum < "$1"'
+        if self._user() == 'root':
+            guest_size = self._guest_size(path)
+        else:
+            rc, out, err = self._run(self._as_user('wc -c < "$1"', path))
+            if rc != 0 or not out.strip().isdigit():
+                raise AnsibleError('cannot verify file %s %s: wc failed in the guest: %s' % (path, what, to_native(err).strip()))
+            guest_size = int(out)
         if guest_size != size:
             raise AnsibleError('file %s %s has %s bytes in the guest, not %d' % (path, what, guest_size, size))
         try:
-            rc, out, err = self._run(['/bin/sh', '-c', 'command -v sha256sum >/dev/null || exit 127; sha256sum -- %s' % shlex.quote(path)])
+            rc, out, err = self._run(self._as_user(script, path))
         except AgentRefused as exc:
             display.vvv('QGA: %s verified by size only: %s' % (path, exc), host=self._play_context.remote_addr)
             return

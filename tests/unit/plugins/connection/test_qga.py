@@ -257,12 +257,45 @@ def test_fetch_file_in_chunks(vm, conn, tmp_path, size, reads):
     assert fake.count('guest-exec') == (1 if size >= qga.VERIFY_THRESHOLD else 0)
 
 
-def test_put_file_as_remote_user_chowns(vm, conn, tmp_path):
+@pytest.mark.parametrize('size', [0, 1000, qga.CHUNK_SIZE, 5 * 1000 * 1000])
+def test_copies_as_remote_user_run_as_that_user(vm, conn, tmp_path, size):
+    # Never the agent's own file commands (root, following a symlink the user planted): commands run as the user.
+    fake = vm.start()
+    source, target, back = tmp_path / 'source', tmp_path / 'it\\s "odd"\nname', tmp_path / 'back'
+    source.write_bytes(os.urandom(size))
+    connected = conn(remote_user='alice')
+    connected.put_file(str(source), str(target))
+    connected.fetch_file(str(target), str(back))
+    assert target.read_bytes() == source.read_bytes() == back.read_bytes()
+    assert not [command for command in fake.commands() if command.startswith('guest-file-')]
+    assert set(fake.users) == {'alice'}
+    execs = [args for command, args in fake.requests if command == 'guest-exec']
+    assert all(args['path'] == 'runuser' and args['arg'][:4] == ['-u', 'alice', '--', '/bin/sh'] for args in execs)
+    writes = max(1, -(-size // qga.CHUNK_SIZE))
+    reads = size // qga.CHUNK_SIZE + 1
+    verify = 2 * 2 if size >= qga.VERIFY_THRESHOLD else 0  # wc and sha256sum, after each copy
+    assert len(execs) == writes + reads + verify
+    assert (target.stat().st_mode & 0o777) == 0o600
+
+
+def test_5mb_as_remote_user_costs(vm, conn, tmp_path):
+    # 5 MB is 5 chunks: 5 writes, 5 reads, then wc and sha256sum after each copy (one guest-exec each, and its polls).
+    fake = vm.start()
+    source, target, back = tmp_path / 'source', tmp_path / 'target', tmp_path / 'back'
+    source.write_bytes(os.urandom(5 * 1000 * 1000))
+    connected = conn(remote_user='alice')
+    connected.put_file(str(source), str(target))
+    connected.fetch_file(str(target), str(back))
+    assert back.read_bytes() == source.read_bytes()
+    assert fake.count('guest-exec') == 5 + 5 + 4
+
+
+def test_root_copy_goes_through_the_agent_file_commands(vm, conn, tmp_path):
     fake = vm.start()
     (tmp_path / 'source').write_bytes(b'data')
-    conn(remote_user='alice').put_file(str(tmp_path / 'source'), str(tmp_path / 'target'))
-    execs = [args for command, args in fake.requests if command == 'guest-exec']
-    assert execs == [{'path': 'chown', 'arg': ['--', 'alice:', str(tmp_path / 'target')], 'capture-output': True}]
+    conn().put_file(str(tmp_path / 'source'), str(tmp_path / 'target'))
+    assert fake.count('guest-file-write') == 1
+    assert fake.users == []
 
 
 @pytest.mark.parametrize('direction', ['write', 'read'])
