@@ -131,7 +131,9 @@ notes:
     qemu-ga's C(--block-rpcs) or allowed with C(--allow-rpcs) (C(/etc/qemu/qemu-ga.conf)). A refused command is an
     error naming it and these settings."
   - "With O(remote_user=root), files are copied with the agent's C(guest-file-*) commands, which the agent runs as
-    root. For another user, the plugin never opens that user's paths as root (the agent would follow a symlink the
+    root. qemu-ga gives a file that C(guest-file-open) creates mode 0666, whatever the umask; so the plugin first
+    creates it empty with C(umask 077) (mode 0600) through C(guest-exec), and where that is refused, the file keeps
+    the agent's 0666. For another user, the plugin never opens that user's paths as root (the agent would follow a symlink the
     user put there): files are written and read by commands run as the user, C(cat) for each chunk of 1 MiB written
     and C(dd) for each chunk read, so a copy takes one C(guest-exec) per MiB, and a fetch reads only what the user can.
     A command's output is collected in the agent's memory, which qemu-ga limits to 16 MiB per stream; longer output is
@@ -577,6 +579,15 @@ class Connection(ConnectionBase):
         """Copy with guest-file-write: the agent opens the file as root (and follows a symlink there)."""
         digest = hashlib.sha256()
         size = 0
+        # qemu-ga gives a file it creates mode 0666 (fchmod DEFAULT_NEW_FILE_MODE, whatever the umask), and keeps
+        # the mode of one that exists: create it first with umask 077, so that a module is never writable by others.
+        try:
+            rc, dummy, err = self._run(['/bin/sh', '-c', 'umask 077; : > "$1"', 'sh', out_path])
+        except AgentRefused as exc:
+            display.vvv('QGA: %s created by the agent with its mode 0666: %s' % (out_path, exc), host=self._play_context.remote_addr)
+        else:
+            if rc != 0:
+                raise AnsibleError('cannot create %s in the guest: %s' % (out_path, to_native(err).strip() or 'status %d' % rc))
         handle = self._open(out_path, 'wb')
         failing = True
         try:
