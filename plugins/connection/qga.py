@@ -43,8 +43,9 @@ options:
     description:
       - Where the socket is. V(local) opens it on the controller (or wherever the task is delegated from).
       - Otherwise an SSH destination C([user@]host[:port]) (an IPv6 address in brackets, C(root@[2001:db8::1]:2222)).
-        The plugin runs C(ssh -o BatchMode=yes <hypervisor_ssh_args> -p PORT USER@HOST PYTHON -c RELAY SOCKET), so
-        keys, C(~/.ssh/config) and an agent apply as usual; a password prompt does not (BatchMode).
+        The plugin runs C(ssh -T -o BatchMode=yes -o ConnectTimeout=TIMEOUT <hypervisor_ssh_args> -p PORT USER@HOST
+        PYTHON -c RELAY SOCKET) (the relay one line, so that any login shell takes it), so keys, C(~/.ssh/config)
+        and an agent apply as usual; a password prompt does not (BatchMode). A value starting with C(-) is refused.
     type: string
     default: local
     vars:
@@ -226,6 +227,9 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._qga import (
 
 display = Display()
 
+# The relay as one line of Python, for the remote command of ssh.
+RELAY_LINE = 'import base64;exec(base64.b64decode("%s"))' % b64encode(BRIDGE.encode())
+
 # Bytes per guest-file-read/-write: a 1 MiB chunk is a 1.4 MB JSON message, far below the agent's limits
 # (64 MiB per JSON token, 48 MiB per read), and large enough that a 5 MB file takes 5 round trips.
 CHUNK_SIZE = 1024 * 1024
@@ -300,7 +304,11 @@ class Connection(ConnectionBase):
         except ValueError:
             raise AnsibleConnectionFailure("hypervisor '%s' is neither 'local' nor an SSH destination [user@]host[:port]; "
                                            "fix ansible_qga_hypervisor" % hypervisor) from None
-        argv = ['ssh', '-o', 'BatchMode=yes'] + [str(arg) for arg in self.get_option('hypervisor_ssh_args') or []]
+        if hypervisor.startswith('-'):
+            raise AnsibleConnectionFailure("hypervisor '%s' starts with '-', which ssh would take for an option; "
+                                           "fix ansible_qga_hypervisor" % hypervisor)
+        argv = ['ssh', '-T', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=%d' % self.get_option('timeout')]
+        argv += [str(arg) for arg in self.get_option('hypervisor_ssh_args') or []]
         if port:
             argv += ['-p', str(port)]
         argv.append('%s@%s' % (user, host) if user else host)
@@ -308,7 +316,8 @@ class Connection(ConnectionBase):
             python = shlex.split(self.get_option('hypervisor_python') or 'python3')
         except ValueError as exc:
             raise AnsibleConnectionFailure('hypervisor_python %r is not a command line: %s' % (self.get_option('hypervisor_python'), exc)) from None
-        argv.append(shlex.join((python or ['python3']) + ['-c', BRIDGE, self._socket]))
+        # One line, quoted for a POSIX shell, that csh-family login shells accept too (they refuse a newline in quotes).
+        argv.append(shlex.join((python or ['python3']) + ['-c', RELAY_LINE, self._socket]))
         return argv
 
     def _connect(self):
@@ -338,7 +347,8 @@ class Connection(ConnectionBase):
     def _start_bridge(self, timeout):
         argv = self._bridge_argv()
         # The relay's code is shown as <relay>, alone (argv of a local relay) or in ssh's remote command.
-        shown = ['<relay>' if arg == BRIDGE else shlex.quote(arg.replace(shlex.quote(BRIDGE), '<relay>')) for arg in argv]
+        shown = ['<relay>' if arg in (BRIDGE, RELAY_LINE) else shlex.quote(arg.replace(shlex.quote(RELAY_LINE), '<relay>'))
+                 for arg in argv]
         display.vvv('QGA: RELAY %s' % ' '.join(shown), host=self._play_context.remote_addr)
         self._bridge_stderr = tempfile.TemporaryFile()
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -18,7 +19,7 @@ from ansible.playbook.play_context import PlayContext
 from ansible.plugins.loader import become_loader, shell_loader
 
 from ansible_collections.nomadic.qemu.plugins.connection import qga
-from ansible_collections.nomadic.qemu.plugins.module_utils._qga import BRIDGE
+from ansible_collections.nomadic.qemu.plugins.module_utils._qga import BRIDGE, QGAClient, StreamTransport
 from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes import FakeAgent
 
 PASSWORD = 'correct horse battery staple'
@@ -552,20 +553,50 @@ def test_relay_that_fails_to_start(vm, conn, monkeypatch):
 
 
 @pytest.mark.parametrize('hypervisor, args, expected', [
-    ('hv1', [], ['ssh', '-o', 'BatchMode=yes', 'hv1']),
-    ('admin@hv1:2222', ['-i', '/k'], ['ssh', '-o', 'BatchMode=yes', '-i', '/k', '-p', '2222', 'admin@hv1']),
-    ('root@[2001:db8::1]:22', [], ['ssh', '-o', 'BatchMode=yes', '-p', '22', 'root@2001:db8::1']),
+    ('hv1', [], ['hv1']),
+    ('admin@hv1:2222', ['-i', '/k'], ['-i', '/k', '-p', '2222', 'admin@hv1']),
+    ('root@[2001:db8::1]:22', [], ['-p', '22', 'root@2001:db8::1']),
 ])
 def test_ssh_command(vm, conn, hypervisor, args, expected):
     argv = conn(hypervisor=hypervisor, hypervisor_ssh_args=args, hypervisor_python='/usr/bin/python3.11')._bridge_argv()
-    assert argv[:-1] == expected
-    assert argv[-1] == "/usr/bin/python3.11 -c '%s' %s" % (BRIDGE, vm.socket)
+    assert argv[:-1] == ['ssh', '-T', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10'] + expected
+    assert argv[-1] == "/usr/bin/python3.11 -c '%s' %s" % (qga.RELAY_LINE, vm.socket)
+    assert '\n' not in argv[-1]
+
+
+def test_hypervisor_starting_with_a_dash_is_refused(vm, conn):
+    with pytest.raises(AnsibleConnectionFailure) as exc:
+        conn(hypervisor='-oProxyCommand=touch /tmp/x')._bridge_argv()
+    assert str(exc.value).startswith("hypervisor '-oProxyCommand=touch /tmp/x' starts with '-'")
+
+
+def test_ssh_remote_command_through_a_real_shell(tmp_path, shown):
+    # What sshd does with the remote command: the login shell runs it with -c. A socket path with spaces and quotes.
+    directory = tmp_path / 'it\'s a "vm"'
+    directory.mkdir()
+    path = str(directory / 'qga.sock')
+    with FakeAgent(path) as fake:
+        remote = connection(path, hypervisor='hv1', hypervisor_python=sys.executable)._bridge_argv()[-1]
+        proc = subprocess.Popen(['/bin/sh', '-c', remote], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            client = QGAClient(StreamTransport(proc.stdout.fileno(), proc.stdin.fileno(), 'relay', on_close=proc.stdin.close), timeout=5)
+            client.sync()
+            assert client.execute('guest-info')['version'] == '7.2.22'
+            client.close()
+            assert proc.wait(5) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        assert fake.commands() == ['guest-sync-delimited', 'guest-info']
 
 
 def test_hypervisor_python_is_a_command_line(vm, conn):
     # As the inventory plugin passes it: python: sudo -n python3
     argv = conn(hypervisor='hv1', hypervisor_python='sudo -n python3')._bridge_argv()
-    assert argv[-1] == "sudo -n python3 -c '%s' %s" % (BRIDGE, vm.socket)
+    assert argv[-1] == "sudo -n python3 -c '%s' %s" % (qga.RELAY_LINE, vm.socket)
 
 
 def test_ssh_command_is_shown_without_the_relay_code(vm, conn, shown, monkeypatch):
@@ -575,7 +606,7 @@ def test_ssh_command_is_shown_without_the_relay_code(vm, conn, shown, monkeypatc
     with pytest.raises(AnsibleConnectionFailure) as exc:
         conn(hypervisor='admin@hv1:2222').exec_command('true')
     assert str(exc.value) == 'cannot start ssh to reach hypervisor admin@hv1:2222: No such file or directory'
-    assert shown.lines[1] == "QGA: RELAY ssh -o BatchMode=yes -p 2222 admin@hv1 'python3 -c <relay> %s'" % vm.socket
+    assert shown.lines[1] == "QGA: RELAY ssh -T -o BatchMode=yes -o ConnectTimeout=10 -p 2222 admin@hv1 'python3 -c <relay> %s'" % vm.socket
 
 
 def test_agent_going_away_during_a_copy(vm, conn, tmp_path):
