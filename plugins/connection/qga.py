@@ -427,6 +427,13 @@ class Connection(ConnectionBase):
             self.close()
             raise AnsibleConnectionFailure(to_native(exc)) from None
 
+    def _decode(self, text):
+        try:
+            return b64decode(text)
+        except QGAError as exc:
+            self.close()
+            raise AnsibleConnectionFailure('%s (guest agent socket %s)' % (exc, self._where())) from None
+
     # Commands
 
     def _guest_argv(self, cmd):
@@ -459,8 +466,8 @@ class Connection(ConnectionBase):
                 break
             time.sleep(delay)
             delay = min(POLL_MAX, delay * POLL_FACTOR)
-        out = b64decode(status.get('out-data'))
-        err = b64decode(status.get('err-data'))
+        out = self._decode(status.get('out-data'))
+        err = self._decode(status.get('err-data'))
         for stream in ('out', 'err'):
             if status.get(stream + '-truncated'):
                 display.warning('the guest agent cut the std%s of a command at its limit (16 MiB in qemu-ga); '
@@ -664,7 +671,7 @@ class Connection(ConnectionBase):
                     read = self._execute('guest-file-read', {'handle': handle, 'count': CHUNK_SIZE})
                 except QGACommandError as exc:
                     raise AnsibleError('cannot read %s in the guest: %s' % (in_path, exc.desc)) from None
-                chunk = b64decode(read.get('buf-b64'))
+                chunk = self._decode(read.get('buf-b64'))
                 if len(chunk) != read.get('count', len(chunk)):
                     raise AnsibleError('the guest agent sent %d bytes of %s where it announced %s' % (len(chunk), in_path, read.get('count')))
                 digest.update(chunk)

@@ -49,6 +49,9 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import UNIX_PATH
 DELIMITER = b'\xff'
 # A reply larger than this without a line end means we are not talking to a guest agent.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# qemu-ga's JSON parser refuses a token or message over 64 MiB (and drops the connection's parser state): requests
+# larger than this are refused here, with a message, instead of being sent.
+MAX_REQUEST_BYTES = 60 * 1024 * 1024
 _RECV_SIZE = 262144
 _EXCERPT_CHARS = 200
 
@@ -318,6 +321,8 @@ class QGAClient:
         self._buffer = bytearray()
         self._scanned = 0
         self._eof = False
+        # After a timeout the late reply may still come: the stream must be resynchronised before the next request.
+        self.needs_sync = False
 
     @classmethod
     def unix(cls, path, timeout=10.0):
@@ -357,6 +362,7 @@ class QGAClient:
                 self._skip_to_delimiter(deadline)
                 reply = self._read_message(deadline, 'guest-sync-delimited')
                 if reply.get('return') == token:
+                    self.needs_sync = False
                     return time.monotonic() - started
                 # A reply to an earlier client's sync (or an error about the 0xFF byte): not ours.
         except QGATimeout:
@@ -378,11 +384,14 @@ class QGAClient:
         QGACommandError for other error replies, QGATimeout, QGAConnectionClosed.
         """
         timeout = self.timeout if timeout is None else timeout
+        if self.needs_sync:
+            raise QGAError('the client of {0} timed out earlier and must sync() before {1}'.format(self.name, command))
         deadline = time.monotonic() + timeout
         self.send(command, arguments, deadline)
         try:
             reply = self._read_message(deadline, command)
         except QGATimeout:
+            self.needs_sync = True
             raise QGATimeout('no reply to {0} from the guest agent on {1} within {2:g} s'.format(command, self.name, timeout)) from None
         if 'error' in reply:
             error = reply['error'] if isinstance(reply['error'], dict) else {}
@@ -402,9 +411,14 @@ class QGAClient:
         request = {'execute': command}
         if arguments is not None:
             request['arguments'] = arguments
+        data = json.dumps(request).encode() + b'\n'
+        if len(data) > MAX_REQUEST_BYTES:
+            raise QGAProtocolError('the request {0} is {1} bytes, over the {2} that can be sent to the guest agent (qemu-ga '
+                                   'refuses JSON over 64 MiB); send less at a time'.format(command, len(data), MAX_REQUEST_BYTES))
         try:
-            self.transport.send(json.dumps(request).encode() + b'\n', deadline)
+            self.transport.send(data, deadline)
         except QGATimeout:
+            self.needs_sync = True
             raise QGATimeout('timed out sending {0} to the guest agent on {1}'.format(command, self.name)) from None
 
     # Internals
@@ -474,7 +488,11 @@ def b64encode(data):
 
 
 def b64decode(text):
-    return base64.b64decode(text or '')
+    """Decode the agent's base64; anything else in it is an error, not silently dropped."""
+    try:
+        return base64.b64decode(text or '', validate=True)
+    except ValueError as exc:
+        raise QGAProtocolError('malformed base64 from the guest agent: {0}'.format(exc)) from None
 
 
 # A relay between its stdin/stdout and the unix socket named by argv[1], started on a

@@ -305,3 +305,35 @@ def test_large_reply_in_small_reads():
     assert client.execute('guest-file-read')['buf-b64'] == payload
     assert client.execute('guest-info') == 2
     assert transport.reads == -(-len(data) // (16 << 10))
+
+
+def test_request_over_the_agent_limit_is_refused_unsent():
+    transport = ChunkedTransport(b'', 1)
+    sent = []
+    transport.send = lambda data, deadline: sent.append(data)
+    client = QGAClient(transport, timeout=1)
+    with pytest.raises(QGAProtocolError) as exc:
+        client.execute('guest-file-write', {'handle': 1, 'buf-b64': 'A' * (61 << 20)})
+    assert 'over the %d that can be sent to the guest agent' % _qga.MAX_REQUEST_BYTES in str(exc.value)
+    assert sent == []
+
+
+def test_a_timeout_requires_a_sync_before_the_next_request(tmp_path):
+    path = tmp_path / 'raw.sock'
+    server = RawServer(path, b'')
+    try:
+        with QGAClient.unix(str(path), timeout=5) as client:
+            with pytest.raises(QGATimeout):
+                client.execute('guest-info', timeout=0.2)
+            assert client.needs_sync
+            with pytest.raises(_qga.QGAError, match='must sync'):
+                client.execute('guest-info', timeout=0.2)
+    finally:
+        server.close()
+
+
+def test_base64_is_validated():
+    assert _qga.b64decode('aGk=') == b'hi'
+    assert _qga.b64decode(None) == b''
+    with pytest.raises(QGAProtocolError, match='malformed base64'):
+        _qga.b64decode('aG k=')
