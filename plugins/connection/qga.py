@@ -108,15 +108,24 @@ options:
     description:
       - Send the module on the standard input of the interpreter instead of copying it to a temporary file
         first, which saves two or three agent round trips per task.
-      - On by default, unlike with the C(ssh) plugin, since the reason to turn pipelining off there (C(requiretty)
-        in sudoers) does not arise here; no command of this plugin has a terminal.
+      - On by default, unlike with the C(ssh) plugin; the reason to turn pipelining off there, C(requiretty) in
+        sudoers, is one that pipelining off does not cure here, since no command of this plugin has a terminal
+        (see the notes).
+      - Read from the same settings as for the C(ssh) plugin (C(ANSIBLE_PIPELINING), C(pipelining) in the
+        C([defaults]) or C([connection]) section of C(ansible.cfg)), and from C(ANSIBLE_QGA_PIPELINING).
     type: boolean
     default: true
     vars:
       - name: ansible_pipelining
       - name: ansible_qga_pipelining
     env:
+      - name: ANSIBLE_PIPELINING
       - name: ANSIBLE_QGA_PIPELINING
+    ini:
+      - section: defaults
+        key: pipelining
+      - section: connection
+        key: pipelining
 notes:
   - "Become works inside the guest. Without a password (as root, or with a C(NOPASSWD) rule), any become method
     works. With a password, only C(sudo) does: the agent cannot answer a prompt while a command runs, so before each
@@ -126,6 +135,9 @@ notes:
     password: the task fails, saying so, and the command's output is withheld. The password is never displayed or
     logged. C(su) with a
     password needs a terminal and is refused with a message."
+  - "With C(Defaults requiretty) in the guest's sudoers (for all users or the remote user), sudo cannot work through
+    the agent at all, with or without pipelining: C(guest-exec) gives a command no terminal. Remove that setting, or
+    use O(remote_user=root)."
   - "The agent must allow the commands the plugin uses: C(guest-exec), C(guest-exec-status), and C(guest-file-open),
     C(guest-file-read), C(guest-file-write), C(guest-file-seek), C(guest-file-close). RHEL, CentOS and Fedora disable
     some of them in C(/etc/sysconfig/qemu-ga) (C(BLOCK_RPCS) or C(FILTER_RPC_ARGS)); elsewhere they are disabled with

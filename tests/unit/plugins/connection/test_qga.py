@@ -121,6 +121,15 @@ def test_documentation():
     assert qga.Connection.has_pipelining
 
 
+@pytest.mark.parametrize('variable', ['ANSIBLE_PIPELINING', 'ANSIBLE_QGA_PIPELINING'])
+def test_pipelining_setting_as_for_ssh(vm, monkeypatch, variable):
+    monkeypatch.setenv(variable, 'false')
+    assert connection(vm.socket).get_option('pipelining') is False
+    doc = yaml.safe_load(qga.DOCUMENTATION)['options']['pipelining']
+    assert {'section': 'defaults', 'key': 'pipelining'} in doc['ini']
+    assert {'section': 'connection', 'key': 'pipelining'} in doc['ini']
+
+
 # Commands
 
 def test_failing_command_rc_stdout_stderr(vm, conn, shown):
