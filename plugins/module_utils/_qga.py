@@ -68,7 +68,12 @@ class QGAError(Exception):
 
 
 class QGATimeout(QGAError):
-    """No complete reply before the deadline."""
+    """No complete reply before the deadline.
+
+    ``held`` (from sync()): True when another client holds the socket, False when it does not, None when unknown.
+    """
+
+    held = None
 
 
 class QGAConnectionError(QGAError):
@@ -375,7 +380,9 @@ class QGAClient:
             else:
                 why = ('the agent is not running in the guest (still booting, not installed, or stopped), or another client is '
                        'connected to the socket (QEMU serves one client at a time)')
-            raise QGATimeout('no answer from the guest agent on {0} within {1:g} s: {2}'.format(self.name, timeout, why)) from None
+            error = QGATimeout('no answer from the guest agent on {0} within {1:g} s: {2}'.format(self.name, timeout, why))
+            error.held = waiting
+            raise error from None
 
     def execute(self, command, arguments=None, timeout=None):
         """Run one agent command and return its ``return`` value (None when it has none).

@@ -337,3 +337,33 @@ def test_base64_is_validated():
     assert _qga.b64decode(None) == b''
     with pytest.raises(QGAProtocolError, match='malformed base64'):
         _qga.b64decode('aG k=')
+
+
+def test_agent_shutdown_reports_an_error_reply(tmp_path):
+    from ansible_collections.nomadic.qemu.plugins.module_utils import _shutdown
+    fake = FakeAgent(tmp_path / 'qga.sock', fail={'guest-shutdown': "child process has failed to shutdown"}).__enter__()
+    fake._guest_shutdown = lambda arguments: {}  # pylint: disable=protected-access
+    try:
+        started = time.monotonic()
+        assert _shutdown.agent_shutdown(str(tmp_path / 'qga.sock'), timeout=2) == (
+            False, 'the guest agent refused guest-shutdown: child process has failed to shutdown')
+        assert time.monotonic() - started < 2
+    finally:
+        fake.stop()
+
+
+def test_agent_held_by_another_client_is_said_so(tmp_path):
+    from ansible_collections.nomadic.qemu.plugins.module_utils import _shutdown
+    path = tmp_path / 'busy.sock'
+    server = RawServer(path, b'', accept=False)
+    try:
+        client = QGAClient.unix(str(path), timeout=0.2)
+        known = _qga.queued(client.transport.sock)
+        client.close()
+        if known is None:
+            pytest.skip('the kernel has no unix_diag (sock_diag) here')
+        ok, why = _shutdown.agent_ping(str(path), timeout=0.2)
+        assert not ok
+        assert why == 'no answer from the guest agent within 0.2 s: another client holds its socket (QEMU serves one client at a time)'
+    finally:
+        server.close()
