@@ -20,7 +20,7 @@ from ansible.plugins.loader import become_loader, shell_loader
 
 from ansible_collections.nomadic.qemu.plugins.connection import qga
 from ansible_collections.nomadic.qemu.plugins.module_utils._qga import BRIDGE, QGAClient, StreamTransport
-from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes import FakeAgent
+from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes import FakeAgent, needs_unix_diag
 
 PASSWORD = 'correct horse battery staple'
 
@@ -215,6 +215,7 @@ def test_socket_missing(vm, conn):
                               '(qemu_task guest_agent: true) (qemu_task vm1)' % vm.socket)
 
 
+@needs_unix_diag
 def test_agent_not_running(vm, conn):
     vm.start(silent=True)
     with pytest.raises(AnsibleConnectionFailure) as exc:
@@ -223,6 +224,7 @@ def test_agent_not_running(vm, conn):
                               'the agent is not running in the guest (still booting, not installed, or stopped)' % vm.socket)
 
 
+@needs_unix_diag
 def test_socket_busy(vm, conn):
     # QEMU does not accept a second client: the kernel queues it.
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

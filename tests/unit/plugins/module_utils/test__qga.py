@@ -25,7 +25,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._qga import (
     QGATimeout,
     StreamTransport,
 )
-from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes import FakeAgent
+from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes import FakeAgent, needs_unix_diag
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_sync_reply_in_pieces_with_a_wrong_id_first(tmp_path):
 
 @pytest.mark.parametrize('reply, error, message', [
     pytest.param(b'', QGATimeout, 'no answer from the guest agent on guest agent socket {path} within 0.3 s: the agent is not running in '
-                 'the guest (still booting, not installed, or stopped)', id='no answer'),
+                 'the guest (still booting, not installed, or stopped)', id='no answer', marks=needs_unix_diag),
     pytest.param(None, QGAConnectionClosed, 'guest agent socket {path} was closed while we waited for the reply to guest-sync-delimited',
                  id='closed'),
     pytest.param(b'\xffnot json\n', QGAProtocolError, "malformed JSON from the guest agent on guest agent socket {path}: 'not json'",
@@ -129,6 +129,7 @@ def test_sync_failures(tmp_path, reply, error, message):
         server.close()
 
 
+@needs_unix_diag
 def test_sync_when_another_client_holds_the_socket(tmp_path):
     # QEMU accepts one client: the kernel queues the next one, which gets no answer.
     path = tmp_path / 'busy.sock'
@@ -152,6 +153,7 @@ def test_sync_when_another_client_holds_the_socket(tmp_path):
         server.close()
 
 
+@needs_unix_diag
 def test_queued_once_accepted(tmp_path):
     path = tmp_path / 'accepting.sock'
     server = RawServer(path, b'')
