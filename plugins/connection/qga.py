@@ -17,8 +17,9 @@ description:
     at C(<state_dir>/<name>/qga.sock)).
   - Commands run with the agent's C(guest-exec) as C(/bin/sh -c COMMAND); their output is collected when they
     end. Files are copied in chunks of 1 MiB, as root with C(guest-file-open), C(guest-file-write), C(guest-file-read)
-    and C(guest-file-close), as another O(remote_user) with commands run as that user (see the notes). Files of 1 MiB or more are verified after the copy by their size and SHA-256 (C(sha256sum)
-    in the guest); when the guest has no C(sha256sum) or the agent refuses C(guest-exec), by their size only.
+    and C(guest-file-close), as another O(remote_user) with commands run as that user (see the notes). Files of
+    1 MiB or more are verified after the copy by their size and SHA-256 (C(sha256sum) in the guest); when
+    the guest has no C(sha256sum) or the agent refuses C(guest-exec), by their size only.
   - The agent socket is on the hypervisor. With O(hypervisor=local) (the default) it is opened directly.
     Otherwise the plugin runs the system C(ssh) to the hypervisor and a small relay written in Python there, which
     connects to the socket and copies bytes between it and the SSH channel; the hypervisor needs Python 3 and SSH
