@@ -653,7 +653,9 @@ class Connection(ConnectionBase):
             if not chunk and redirect == '>>':
                 break
             digest.update(chunk)
-            rc, dummy, err = self._run(self._as_user('umask 077; cat %s "$1"' % redirect, out_path), chunk)
+            # An empty file is created without cat: guest-exec without input-data gives no stdin pipe.
+            script = 'umask 077; cat %s "$1"' % redirect if chunk else 'umask 077; : > "$1"'
+            rc, dummy, err = self._run(self._as_user(script, out_path), chunk)
             if rc != 0:
                 raise AnsibleError('cannot write %s in the guest as %s: %s' % (out_path, self._user(), to_native(err).strip() or 'status %d' % rc))
             size += len(chunk)
