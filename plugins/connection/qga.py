@@ -16,9 +16,10 @@ description:
     agent channel (M(nomadic.qemu.qemu_task) with O(nomadic.qemu.qemu_task#module:guest_agent=true) puts its socket
     at C(<state_dir>/<name>/qga.sock)).
   - Commands run with the agent's C(guest-exec) as C(/bin/sh -c COMMAND); their output is collected when they
-    end. Files are copied with C(guest-file-open), C(guest-file-write), C(guest-file-read) and C(guest-file-close)
-    in chunks of 1 MiB. Files of 1 MiB or more are verified after the copy by their size and SHA-256 (C(sha256sum)
-    in the guest); when the guest has no C(sha256sum) or the agent refuses C(guest-exec), by their size only.
+    end. Files are copied in chunks of 1 MiB, as root with C(guest-file-open), C(guest-file-write), C(guest-file-read)
+    and C(guest-file-close), as another O(remote_user) with commands run as that user (see the notes). Files of
+    1 MiB or more are verified after the copy by their size and SHA-256 (C(sha256sum) in the guest); when
+    the guest has no C(sha256sum) or the agent refuses C(guest-exec), by their size only.
   - The agent socket is on the hypervisor. With O(hypervisor=local) (the default) it is opened directly.
     Otherwise the plugin runs the system C(ssh) to the hypervisor and a small relay written in Python there, which
     connects to the socket and copies bytes between it and the SSH channel; the hypervisor needs Python 3 and SSH
@@ -43,8 +44,9 @@ options:
     description:
       - Where the socket is. V(local) opens it on the controller (or wherever the task is delegated from).
       - Otherwise an SSH destination C([user@]host[:port]) (an IPv6 address in brackets, C(root@[2001:db8::1]:2222)).
-        The plugin runs C(ssh -o BatchMode=yes <hypervisor_ssh_args> -p PORT USER@HOST PYTHON -c RELAY SOCKET), so
-        keys, C(~/.ssh/config) and an agent apply as usual; a password prompt does not (BatchMode).
+        The plugin runs C(ssh -T -o BatchMode=yes -o ConnectTimeout=TIMEOUT <hypervisor_ssh_args> -p PORT USER@HOST
+        PYTHON -c RELAY SOCKET) (the relay one line, so that any login shell takes it), so keys, C(~/.ssh/config)
+        and an agent apply as usual; a password prompt does not (BatchMode). A value starting with C(-) is refused.
     type: string
     default: local
     vars:
@@ -62,7 +64,8 @@ options:
       - name: ansible_qga_ssh_args
   hypervisor_python:
     description:
-      - The Python 3 interpreter that runs the relay on a remote O(hypervisor).
+      - The command line of the Python 3 interpreter that runs the relay on a remote O(hypervisor), split into words
+        as by a POSIX shell (for example V(sudo -n python3), when the socket is root's, or V(/usr/bin/python3.11)).
     type: string
     default: python3
     vars:
@@ -71,7 +74,7 @@ options:
     description:
       - The user in the guest that runs commands. The agent runs as root; for another user, each command runs as
         C(runuser -u USER -- /bin/sh -c COMMAND) (C(runuser) is part of util-linux on Debian, Ubuntu, RHEL and
-        Fedora), and files copied into the guest are given to that user.
+        Fedora), and files are copied by commands run as that user.
       - With V(root), C(HOME) is set to V(/root) when the agent's environment has none (qemu-ga, started by systemd,
         has no C(HOME)), so that C(~) expands in Ansible's temporary paths.
       - As with other connection plugins, C(remote_user) in C(ansible.cfg), C(-u) and the play keyword apply; when they
@@ -106,28 +109,47 @@ options:
     description:
       - Send the module on the standard input of the interpreter instead of copying it to a temporary file
         first, which saves two or three agent round trips per task.
-      - On by default, unlike with the C(ssh) plugin, since the reason to turn pipelining off there (C(requiretty)
-        in sudoers) does not arise here; no command of this plugin has a terminal.
+      - On by default, unlike with the C(ssh) plugin; the reason to turn pipelining off there, C(requiretty) in
+        sudoers, is one that pipelining off does not cure here, since no command of this plugin has a terminal
+        (see the notes).
+      - Read from the same settings as for the C(ssh) plugin (C(ANSIBLE_PIPELINING), C(pipelining) in the
+        C([defaults]) or C([connection]) section of C(ansible.cfg)), and from C(ANSIBLE_QGA_PIPELINING).
     type: boolean
     default: true
     vars:
       - name: ansible_pipelining
       - name: ansible_qga_pipelining
     env:
+      - name: ANSIBLE_PIPELINING
       - name: ANSIBLE_QGA_PIPELINING
+    ini:
+      - section: defaults
+        key: pipelining
+      - section: connection
+        key: pipelining
 notes:
   - "Become works inside the guest. Without a password (as root, or with a C(NOPASSWD) rule), any become method
-    works. With a password, only C(sudo) does: the agent cannot answer a prompt while a command runs, so the plugin asks C(sudo -n) first
-    whether a password is needed and, if so, writes it on the command's standard input ahead of the data, where
-    C(sudo -S) (in the default C(become_flags)) reads it. The password is never displayed or logged. C(su) with a
+    works. With a password, only C(sudo) does: the agent cannot answer a prompt while a command runs, so before each
+    command the plugin asks C(sudo -n) whether a password is needed and, if so, writes it on the command's standard
+    input ahead of the data, where C(sudo -S) (in the default C(become_flags)) reads it. When sudo then does not ask
+    after all (a sudoers rule for that command only, or credentials cached meanwhile), the command has read the
+    password: the task fails, saying so, and the command's output is withheld. The password is never displayed or
+    logged. C(su) with a
     password needs a terminal and is refused with a message."
+  - "With C(Defaults requiretty) in the guest's sudoers (for all users or the remote user), sudo cannot work through
+    the agent at all, with or without pipelining: C(guest-exec) gives a command no terminal. Remove that setting, or
+    use O(remote_user=root)."
   - "The agent must allow the commands the plugin uses: C(guest-exec), C(guest-exec-status), and C(guest-file-open),
     C(guest-file-read), C(guest-file-write), C(guest-file-seek), C(guest-file-close). RHEL, CentOS and Fedora disable
     some of them in C(/etc/sysconfig/qemu-ga) (C(BLOCK_RPCS) or C(FILTER_RPC_ARGS)); elsewhere they are disabled with
     qemu-ga's C(--block-rpcs) or allowed with C(--allow-rpcs) (C(/etc/qemu/qemu-ga.conf)). A refused command is an
     error naming it and these settings."
-  - "The agent reads and writes files as root (mode 0600 for new files), whatever the O(remote_user): a file
-    copied for another user is then changed to be owned by that user, and a fetch can read what that user could not.
+  - "With O(remote_user=root), files are copied with the agent's C(guest-file-*) commands, which the agent runs as
+    root. qemu-ga gives a file that C(guest-file-open) creates mode 0666, whatever the umask; so the plugin first
+    creates it empty with C(umask 077) (mode 0600) through C(guest-exec), and where that is refused, the file keeps
+    the agent's 0666. For another user, the plugin never opens that user's paths as root (the agent would follow a symlink the
+    user put there): files are written and read by commands run as the user, C(cat) for each chunk of 1 MiB written
+    and C(dd) for each chunk read, so a copy takes one C(guest-exec) per MiB, and a fetch reads only what the user can.
     A command's output is collected in the agent's memory, which qemu-ga limits to 16 MiB per stream; longer output is
     cut, with a warning."
 seealso:
@@ -218,6 +240,9 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._qga import (
 
 display = Display()
 
+# The relay as one line of Python, for the remote command of ssh.
+RELAY_LINE = 'import base64;exec(base64.b64decode("%s"))' % b64encode(BRIDGE.encode())
+
 # Bytes per guest-file-read/-write: a 1 MiB chunk is a 1.4 MB JSON message, far below the agent's limits
 # (64 MiB per JSON token, 48 MiB per read), and large enough that a 5 MB file takes 5 round trips.
 CHUNK_SIZE = 1024 * 1024
@@ -267,8 +292,6 @@ class Connection(ConnectionBase):
         self._client = None
         self._bridge = None
         self._bridge_stderr = None
-        # Whether sudo asks the remote user for a password, per (user, sudo, target): asked once per connection.
-        self._sudo_asks = {}
 
     # Connection
 
@@ -294,11 +317,20 @@ class Connection(ConnectionBase):
         except ValueError:
             raise AnsibleConnectionFailure("hypervisor '%s' is neither 'local' nor an SSH destination [user@]host[:port]; "
                                            "fix ansible_qga_hypervisor" % hypervisor) from None
-        argv = ['ssh', '-o', 'BatchMode=yes'] + [str(arg) for arg in self.get_option('hypervisor_ssh_args') or []]
+        if hypervisor.startswith('-'):
+            raise AnsibleConnectionFailure("hypervisor '%s' starts with '-', which ssh would take for an option; "
+                                           "fix ansible_qga_hypervisor" % hypervisor)
+        argv = ['ssh', '-T', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=%d' % self.get_option('timeout')]
+        argv += [str(arg) for arg in self.get_option('hypervisor_ssh_args') or []]
         if port:
             argv += ['-p', str(port)]
         argv.append('%s@%s' % (user, host) if user else host)
-        argv.append(shlex.join([self.get_option('hypervisor_python') or 'python3', '-c', BRIDGE, self._socket]))
+        try:
+            python = shlex.split(self.get_option('hypervisor_python') or 'python3')
+        except ValueError as exc:
+            raise AnsibleConnectionFailure('hypervisor_python %r is not a command line: %s' % (self.get_option('hypervisor_python'), exc)) from None
+        # One line, quoted for a POSIX shell, that csh-family login shells accept too (they refuse a newline in quotes).
+        argv.append(shlex.join((python or ['python3']) + ['-c', RELAY_LINE, self._socket]))
         return argv
 
     def _connect(self):
@@ -328,7 +360,8 @@ class Connection(ConnectionBase):
     def _start_bridge(self, timeout):
         argv = self._bridge_argv()
         # The relay's code is shown as <relay>, alone (argv of a local relay) or in ssh's remote command.
-        shown = ['<relay>' if arg == BRIDGE else shlex.quote(arg.replace(shlex.quote(BRIDGE), '<relay>')) for arg in argv]
+        shown = ['<relay>' if arg in (BRIDGE, RELAY_LINE) else shlex.quote(arg.replace(shlex.quote(RELAY_LINE), '<relay>'))
+                 for arg in argv]
         display.vvv('QGA: RELAY %s' % ' '.join(shown), host=self._play_context.remote_addr)
         self._bridge_stderr = tempfile.TemporaryFile()
         try:
@@ -407,6 +440,13 @@ class Connection(ConnectionBase):
             self.close()
             raise AnsibleConnectionFailure(to_native(exc)) from None
 
+    def _decode(self, text):
+        try:
+            return b64decode(text)
+        except QGAError as exc:
+            self.close()
+            raise AnsibleConnectionFailure('%s (guest agent socket %s)' % (exc, self._where())) from None
+
     # Commands
 
     def _guest_argv(self, cmd):
@@ -439,8 +479,8 @@ class Connection(ConnectionBase):
                 break
             time.sleep(delay)
             delay = min(POLL_MAX, delay * POLL_FACTOR)
-        out = b64decode(status.get('out-data'))
-        err = b64decode(status.get('err-data'))
+        out = self._decode(status.get('out-data'))
+        err = self._decode(status.get('err-data'))
         for stream in ('out', 'err'):
             if status.get(stream + '-truncated'):
                 display.warning('the guest agent cut the std%s of a command at its limit (16 MiB in qemu-ga); '
@@ -463,19 +503,34 @@ class Connection(ConnectionBase):
         display.vvv('QGA: EXEC %s' % shlex.join(argv), host=self._play_context.remote_addr)
         stdin = in_data or b''
         if password is not None:
-            stdin = to_bytes(password) + b'\n' + stdin
+            password = to_bytes(password)
+            stdin = password + b'\n' + stdin
         rc, out, err = self._run(argv, stdin)
         if password is not None:
+            prompt = to_bytes(self.become.prompt or '')
+            if not prompt or prompt not in err:
+                # sudo did not read the password (the probe and this command differ: a per-command sudoers rule,
+                # credentials cached meanwhile): the command read it as its first line of input, and may have shown it.
+                out, err = self._scrub(out, password), self._scrub(err, password)
+                raise AnsibleError('%s did not ask for the become password, so the password was read by the command instead '
+                                   '(a sudoers rule for this command without a password, or cached credentials; the probe '
+                                   '%s -n had said a password was needed); the command ran with status %s, and its output is '
+                                   'withheld' % (self.become.name, self.become.get_option('become_exe') or 'sudo', rc))
             err = self._strip_prompt(err)
             if self.become.check_incorrect_password(err) or self.become.check_missing_password(err):
                 raise AnsibleError('Incorrect %s password' % self.become.name)
         return rc, out, err
 
+    @staticmethod
+    def _scrub(data, password):
+        return data.replace(password, b'********') if password else data
+
     def _become_password(self, cmd, sudoable):
         """The become password to write ahead of stdin, or None when the command gets none.
 
         guest-exec takes stdin in advance and cannot answer a prompt: with sudo -S the password is read from stdin,
-        but only when sudo asks for it, so whether it asks is found out first (sudo -n, once per connection).
+        but only when sudo asks for it, so whether it asks is found out first, with sudo -n before every command
+        (the answer can change between commands: cached credentials, rules per command).
         A command that Ansible did not wrap (become_user is the remote user) gets nothing: its success marker,
         new for every wrapped command, is not in it.
         """
@@ -496,14 +551,12 @@ class Connection(ConnectionBase):
             return None  # sudo never asks root for a password
         exe = become.get_option('become_exe') or 'sudo'
         target = become.get_option('become_user') or 'root'
-        key = (user, exe, target)
-        if key not in self._sudo_asks:
-            probe = '%s -n -u %s true' % (exe, shlex.quote(target))
-            display.vvv('QGA: EXEC %s (does sudo ask for a password?)' % shlex.join(self._guest_argv(probe)),
-                        host=self._play_context.remote_addr)
-            rc, dummy, err = self._run(self._guest_argv(probe))
-            self._sudo_asks[key] = rc != 0 and b'password' in err
-        return become.get_option('become_pass') if self._sudo_asks[key] else None
+        probe = '%s -n -u %s true' % (exe, shlex.quote(target))
+        display.vvv('QGA: EXEC %s (does sudo ask for a password?)' % shlex.join(self._guest_argv(probe)),
+                    host=self._play_context.remote_addr)
+        rc, dummy, err = self._run(self._guest_argv(probe))
+        asks = rc != 0 and b'password' in err
+        return become.get_option('become_pass') if asks else None
 
     def _strip_prompt(self, err):
         prompt = to_bytes(self.become.prompt or '')
@@ -519,74 +572,150 @@ class Connection(ConnectionBase):
         except QGACommandError as exc:
             raise AnsibleError('cannot open %s in the guest: %s' % (path, exc.desc)) from None
 
-    def _close_handle(self, handle, failing):
+    def _close_handle(self, handle, path, failing):
+        """Close a guest file handle; when the copy already failed, that error is the one reported."""
         try:
             self._execute('guest-file-close', {'handle': handle})
-        except (QGACommandError, AnsibleConnectionFailure):
+        except QGACommandError as exc:
+            if not failing:
+                raise AnsibleError('cannot close %s in the guest: %s' % (path, exc.desc)) from None
+        except AnsibleConnectionFailure:
             if not failing:
                 raise
+
+    def _user(self):
+        return self.get_option('remote_user') or 'root'
+
+    def _as_user(self, script, *args):
+        """argv that runs a shell script with positional arguments as remote_user (as root: directly)."""
+        argv = ['/bin/sh', '-c', script, 'sh'] + list(args)
+        user = self._user()
+        return argv if user == 'root' else ['runuser', '-u', user, '--'] + argv
 
     def put_file(self, in_path, out_path):
         super().put_file(in_path, out_path)
         display.vvv('QGA: PUT %s TO %s' % (in_path, out_path), host=self._play_context.remote_addr)
         if not os.path.exists(to_bytes(in_path, errors='surrogate_or_strict')):
             raise AnsibleFileNotFound('file or module does not exist: %s' % in_path)
+        with open(to_bytes(in_path, errors='surrogate_or_strict'), 'rb') as source:
+            if self._user() == 'root':
+                size, sha256 = self._put_as_root(source, out_path)
+            else:
+                size, sha256 = self._put_as_user(source, out_path)
+        if size >= VERIFY_THRESHOLD:
+            self._verify(out_path, size, sha256, 'copied into the guest')
+
+    def _put_as_root(self, source, out_path):
+        """Copy with guest-file-write: the agent opens the file as root (and follows a symlink there)."""
         digest = hashlib.sha256()
         size = 0
-        with open(to_bytes(in_path, errors='surrogate_or_strict'), 'rb') as source:
-            handle = self._open(out_path, 'wb')
-            failing = True
-            try:
-                while True:
-                    chunk = source.read(CHUNK_SIZE)
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    try:
-                        written = self._execute('guest-file-write', {'handle': handle, 'buf-b64': b64encode(chunk)})
-                    except QGACommandError as exc:
-                        raise AnsibleError('cannot write %s in the guest: %s' % (out_path, exc.desc)) from None
-                    if written.get('count') != len(chunk):
-                        raise AnsibleError('short write to %s in the guest: %s of %d bytes' % (out_path, written.get('count'), len(chunk)))
-                    size += len(chunk)
-                failing = False
-            finally:
-                self._close_handle(handle, failing)
-        user = self.get_option('remote_user') or 'root'
-        if user != 'root':
-            rc, dummy, err = self._run(['chown', '--', '%s:' % user, out_path])
+        # qemu-ga gives a file it creates mode 0666 (fchmod DEFAULT_NEW_FILE_MODE, whatever the umask), and keeps
+        # the mode of one that exists: create it first with umask 077, so that a module is never writable by others.
+        try:
+            rc, dummy, err = self._run(['/bin/sh', '-c', 'umask 077; : > "$1"', 'sh', out_path])
+        except AgentRefused as exc:
+            display.vvv('QGA: %s created by the agent with its mode 0666: %s' % (out_path, exc), host=self._play_context.remote_addr)
+        else:
             if rc != 0:
-                raise AnsibleError('cannot give %s to %s in the guest: %s' % (out_path, user, to_native(err).strip()))
-        if size >= VERIFY_THRESHOLD:
-            self._verify(out_path, size, digest.hexdigest(), 'copied into the guest')
+                raise AnsibleError('cannot create %s in the guest: %s' % (out_path, to_native(err).strip() or 'status %d' % rc))
+        handle = self._open(out_path, 'wb')
+        failing = True
+        try:
+            while True:
+                chunk = source.read(CHUNK_SIZE)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                try:
+                    written = self._execute('guest-file-write', {'handle': handle, 'buf-b64': b64encode(chunk)})
+                except QGACommandError as exc:
+                    raise AnsibleError('cannot write %s in the guest: %s' % (out_path, exc.desc)) from None
+                if written.get('count') != len(chunk):
+                    raise AnsibleError('short write to %s in the guest: %s of %d bytes' % (out_path, written.get('count'), len(chunk)))
+                size += len(chunk)
+            failing = False
+        finally:
+            self._close_handle(handle, out_path, failing)
+        return size, digest.hexdigest()
+
+    def _put_as_user(self, source, out_path):
+        """Copy as remote_user, each chunk the input of a shell that writes it (> for the first, >> after).
+
+        The agent runs as root, and qemu-ga's guest-file-open follows a symlink to an existing file: one the
+        user planted at the path (to /etc/sudoers, say) would have root write there. As the user, the write
+        is what the user could do anyway.
+        """
+        digest = hashlib.sha256()
+        size = 0
+        redirect = '>'
+        while True:
+            chunk = source.read(CHUNK_SIZE)
+            if not chunk and redirect == '>>':
+                break
+            digest.update(chunk)
+            # An empty file is created without cat: guest-exec without input-data gives no stdin pipe.
+            script = 'umask 077; cat %s "$1"' % redirect if chunk else 'umask 077; : > "$1"'
+            rc, dummy, err = self._run(self._as_user(script, out_path), chunk)
+            if rc != 0:
+                raise AnsibleError('cannot write %s in the guest as %s: %s' % (out_path, self._user(), to_native(err).strip() or 'status %d' % rc))
+            size += len(chunk)
+            redirect = '>>'
+            if len(chunk) < CHUNK_SIZE:
+                break
+        return size, digest.hexdigest()
 
     def fetch_file(self, in_path, out_path):
         super().fetch_file(in_path, out_path)
         display.vvv('QGA: FETCH %s TO %s' % (in_path, out_path), host=self._play_context.remote_addr)
+        with open(to_bytes(out_path, errors='surrogate_or_strict'), 'wb') as target:
+            if self._user() == 'root':
+                size, sha256 = self._fetch_as_root(in_path, target)
+            else:
+                size, sha256 = self._fetch_as_user(in_path, target)
+        if size >= VERIFY_THRESHOLD:
+            self._verify(in_path, size, sha256, 'fetched from the guest')
+
+    def _fetch_as_root(self, in_path, target):
         digest = hashlib.sha256()
         size = 0
         handle = self._open(in_path, 'rb')
         failing = True
         try:
-            with open(to_bytes(out_path, errors='surrogate_or_strict'), 'wb') as target:
-                while True:
-                    try:
-                        read = self._execute('guest-file-read', {'handle': handle, 'count': CHUNK_SIZE})
-                    except QGACommandError as exc:
-                        raise AnsibleError('cannot read %s in the guest: %s' % (in_path, exc.desc)) from None
-                    chunk = b64decode(read.get('buf-b64'))
-                    if len(chunk) != read.get('count', len(chunk)):
-                        raise AnsibleError('the guest agent sent %d bytes of %s where it announced %s' % (len(chunk), in_path, read.get('count')))
-                    digest.update(chunk)
-                    target.write(chunk)
-                    size += len(chunk)
-                    if read.get('eof') or not chunk:
-                        break
+            while True:
+                try:
+                    read = self._execute('guest-file-read', {'handle': handle, 'count': CHUNK_SIZE})
+                except QGACommandError as exc:
+                    raise AnsibleError('cannot read %s in the guest: %s' % (in_path, exc.desc)) from None
+                chunk = self._decode(read.get('buf-b64'))
+                if len(chunk) != read.get('count', len(chunk)):
+                    raise AnsibleError('the guest agent sent %d bytes of %s where it announced %s' % (len(chunk), in_path, read.get('count')))
+                digest.update(chunk)
+                target.write(chunk)
+                size += len(chunk)
+                if read.get('eof') or not chunk:
+                    break
             failing = False
         finally:
-            self._close_handle(handle, failing)
-        if size >= VERIFY_THRESHOLD:
-            self._verify(in_path, size, digest.hexdigest(), 'fetched from the guest')
+            self._close_handle(handle, in_path, failing)
+        return size, digest.hexdigest()
+
+    def _fetch_as_user(self, in_path, target):
+        """Read as remote_user, a chunk per command (dd skips to it; guest-exec collects up to 16 MiB of output)."""
+        digest = hashlib.sha256()
+        size = 0
+        index = 0
+        while True:
+            rc, chunk, err = self._run(self._as_user('exec dd if="$1" bs=%d skip="$2" count=1 status=none' % CHUNK_SIZE,
+                                                     in_path, str(index)))
+            if rc != 0:
+                raise AnsibleError('cannot read %s in the guest as %s: %s' % (in_path, self._user(), to_native(err).strip() or 'status %d' % rc))
+            digest.update(chunk)
+            target.write(chunk)
+            size += len(chunk)
+            index += 1
+            if len(chunk) < CHUNK_SIZE:
+                break
+        return size, digest.hexdigest()
 
     def _guest_size(self, path):
         handle = self._open(path, 'rb')
@@ -595,15 +724,26 @@ class Connection(ConnectionBase):
         except QGACommandError as exc:
             raise AnsibleError('cannot find the size of %s in the guest: %s' % (path, exc.desc)) from None
         finally:
-            self._close_handle(handle, True)
+            self._close_handle(handle, path, True)
 
     def _verify(self, path, size, sha256, what):
-        """Compare the guest's file with what was sent or received: size, then SHA-256 when the guest has sha256sum."""
-        guest_size = self._guest_size(path)
+        """Compare the guest's file with what was sent or received: size, then SHA-256 when the guest has sha256sum.
+
+        As remote_user (as root: guest-file-seek for the size). sha256sum reads its standard input: given a name,
+        it prefixes its line with a backslash when the name has one or a newline.
+        """
+        script = 'command -v sha256sum >/dev/null || exit 127; sha256sum < "$1"'
+        if self._user() == 'root':
+            guest_size = self._guest_size(path)
+        else:
+            rc, out, err = self._run(self._as_user('wc -c < "$1"', path))
+            if rc != 0 or not out.strip().isdigit():
+                raise AnsibleError('cannot verify file %s %s: wc failed in the guest: %s' % (path, what, to_native(err).strip()))
+            guest_size = int(out)
         if guest_size != size:
             raise AnsibleError('file %s %s has %s bytes in the guest, not %d' % (path, what, guest_size, size))
         try:
-            rc, out, err = self._run(['/bin/sh', '-c', 'command -v sha256sum >/dev/null || exit 127; sha256sum -- %s' % shlex.quote(path)])
+            rc, out, err = self._run(self._as_user(script, path))
         except AgentRefused as exc:
             display.vvv('QGA: %s verified by size only: %s' % (path, exc), host=self._play_context.remote_addr)
             return

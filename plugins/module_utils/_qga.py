@@ -49,6 +49,9 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import UNIX_PATH
 DELIMITER = b'\xff'
 # A reply larger than this without a line end means we are not talking to a guest agent.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# qemu-ga's JSON parser refuses a token or message over 64 MiB (and drops the connection's parser state): requests
+# larger than this are refused here, with a message, instead of being sent.
+MAX_REQUEST_BYTES = 60 * 1024 * 1024
 _RECV_SIZE = 262144
 _EXCERPT_CHARS = 200
 
@@ -65,7 +68,12 @@ class QGAError(Exception):
 
 
 class QGATimeout(QGAError):
-    """No complete reply before the deadline."""
+    """No complete reply before the deadline.
+
+    ``held`` (from sync()): True when another client holds the socket, False when it does not, None when unknown.
+    """
+
+    held = None
 
 
 class QGAConnectionError(QGAError):
@@ -313,8 +321,13 @@ class QGAClient:
     def __init__(self, transport, timeout=10.0):
         self.transport = transport
         self.timeout = timeout
-        self._buffer = b''
+        # Received bytes not yet parsed, and how far the search for a line end has got in them (a reply of many
+        # megabytes comes in many reads: appending to a bytearray and resuming the search keeps that linear).
+        self._buffer = bytearray()
+        self._scanned = 0
         self._eof = False
+        # After a timeout the late reply may still come: the stream must be resynchronised before the next request.
+        self.needs_sync = False
 
     @classmethod
     def unix(cls, path, timeout=10.0):
@@ -354,6 +367,7 @@ class QGAClient:
                 self._skip_to_delimiter(deadline)
                 reply = self._read_message(deadline, 'guest-sync-delimited')
                 if reply.get('return') == token:
+                    self.needs_sync = False
                     return time.monotonic() - started
                 # A reply to an earlier client's sync (or an error about the 0xFF byte): not ours.
         except QGATimeout:
@@ -366,7 +380,9 @@ class QGAClient:
             else:
                 why = ('the agent is not running in the guest (still booting, not installed, or stopped), or another client is '
                        'connected to the socket (QEMU serves one client at a time)')
-            raise QGATimeout('no answer from the guest agent on {0} within {1:g} s: {2}'.format(self.name, timeout, why)) from None
+            error = QGATimeout('no answer from the guest agent on {0} within {1:g} s: {2}'.format(self.name, timeout, why))
+            error.held = waiting
+            raise error from None
 
     def execute(self, command, arguments=None, timeout=None):
         """Run one agent command and return its ``return`` value (None when it has none).
@@ -375,11 +391,14 @@ class QGAClient:
         QGACommandError for other error replies, QGATimeout, QGAConnectionClosed.
         """
         timeout = self.timeout if timeout is None else timeout
+        if self.needs_sync:
+            raise QGAError('the client of {0} timed out earlier and must sync() before {1}'.format(self.name, command))
         deadline = time.monotonic() + timeout
         self.send(command, arguments, deadline)
         try:
             reply = self._read_message(deadline, command)
         except QGATimeout:
+            self.needs_sync = True
             raise QGATimeout('no reply to {0} from the guest agent on {1} within {2:g} s'.format(command, self.name, timeout)) from None
         if 'error' in reply:
             error = reply['error'] if isinstance(reply['error'], dict) else {}
@@ -399,9 +418,14 @@ class QGAClient:
         request = {'execute': command}
         if arguments is not None:
             request['arguments'] = arguments
+        data = json.dumps(request).encode() + b'\n'
+        if len(data) > MAX_REQUEST_BYTES:
+            raise QGAProtocolError('the request {0} is {1} bytes, over the {2} that can be sent to the guest agent (qemu-ga '
+                                   'refuses JSON over 64 MiB); send less at a time'.format(command, len(data), MAX_REQUEST_BYTES))
         try:
-            self.transport.send(json.dumps(request).encode() + b'\n', deadline)
+            self.transport.send(data, deadline)
         except QGATimeout:
+            self.needs_sync = True
             raise QGATimeout('timed out sending {0} to the guest agent on {1}'.format(command, self.name)) from None
 
     # Internals
@@ -419,17 +443,20 @@ class QGAClient:
         while True:
             index = self._buffer.find(DELIMITER)
             if index >= 0:
-                self._buffer = self._buffer[index + 1:]
+                del self._buffer[:index + 1]
+                self._scanned = 0
                 return
-            self._buffer = b''
+            self._buffer.clear()
+            self._scanned = 0
             self._fill(deadline, 'guest-sync-delimited')
 
     def _read_message(self, deadline, awaited):
         while True:
-            newline = self._buffer.find(b'\n')
+            newline = self._buffer.find(b'\n', self._scanned)
             if newline >= 0:
-                line = self._buffer[:newline].strip(b' \r\t' + DELIMITER)
-                self._buffer = self._buffer[newline + 1:]
+                line = bytes(self._buffer[:newline]).strip(b' \r\t' + DELIMITER)
+                del self._buffer[:newline + 1]
+                self._scanned = 0
                 if not line:
                     continue
                 try:
@@ -441,6 +468,7 @@ class QGAClient:
                     raise QGAProtocolError('unexpected message from the guest agent on {0}: {1} is not a JSON object'.format(
                         self.name, _excerpt(line)))
                 return msg
+            self._scanned = len(self._buffer)
             if len(self._buffer) > MAX_MESSAGE_BYTES:
                 raise QGAProtocolError('the reply to {0} from {1} exceeds {2} bytes without a line end'.format(
                     awaited, self.name, MAX_MESSAGE_BYTES))
@@ -467,7 +495,11 @@ def b64encode(data):
 
 
 def b64decode(text):
-    return base64.b64decode(text or '')
+    """Decode the agent's base64; anything else in it is an error, not silently dropped."""
+    try:
+        return base64.b64decode(text or '', validate=True)
+    except ValueError as exc:
+        raise QGAProtocolError('malformed base64 from the guest agent: {0}'.format(exc)) from None
 
 
 # A relay between its stdin/stdout and the unix socket named by argv[1], started on a

@@ -22,7 +22,14 @@ import struct
 import time
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._process import QemuProcess, terminate
-from ansible_collections.nomadic.qemu.plugins.module_utils._qga import QGAClient, QGAConnectionClosed, QGAConnectionError, QGAError, QGATimeout
+from ansible_collections.nomadic.qemu.plugins.module_utils._qga import (
+    QGAClient,
+    QGACommandError,
+    QGAConnectionClosed,
+    QGAConnectionError,
+    QGAError,
+    QGATimeout,
+)
 from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import (
     QMPClient,
     QMPConnectionClosed,
@@ -42,6 +49,8 @@ AGENT_TIMEOUT = 1.0
 EXIT_AFTER_SHUTDOWN = 1.0
 # The floor of every QMP or agent timeout, so a request still gets a chance at the deadline.
 MIN_TIMEOUT = 0.05
+# How long an error reply to guest-shutdown is waited for (on success there is none; the guest powers off meanwhile).
+SHUTDOWN_ERROR_WAIT = 0.5
 
 METHODS = ('acpi', 'agent', 'signal')
 
@@ -102,8 +111,11 @@ def _agent_client(path, timeout):
         return None, 'the guest agent socket %s cannot be used: %s' % (path, exc.strerror or exc)
     try:
         client.sync(timeout=max(MIN_TIMEOUT, deadline - time.monotonic()))
-    except QGATimeout:
+    except QGATimeout as exc:
         client.close()
+        if exc.held:
+            return None, ('no answer from the guest agent within %g s: another client holds its socket (QEMU serves one client at '
+                          'a time)' % timeout)
         return None, 'no answer from the guest agent within %g s' % timeout
     except QGAConnectionClosed:
         client.close()
@@ -133,7 +145,13 @@ def agent_shutdown(path, timeout=AGENT_TIMEOUT):
     if client is None:
         return False, why
     try:
-        client.send('guest-shutdown', {'mode': 'powerdown'})
+        # No reply on success; an error reply (e.g. the shutdown command failed in the guest) comes at once, so it is
+        # awaited briefly rather than the whole kill_timeout spent waiting for a power-off that will not come.
+        client.execute('guest-shutdown', {'mode': 'powerdown'}, timeout=SHUTDOWN_ERROR_WAIT)
+    except (QGATimeout, QGAConnectionClosed):
+        pass
+    except QGACommandError as exc:
+        return False, 'the guest agent refused guest-shutdown: %s' % exc.desc
     except QGAError as exc:
         return False, 'the guest agent socket %s cannot be used: %s' % (path, exc)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import subprocess
 import sys
 
 import pytest
@@ -18,12 +19,14 @@ from ansible.playbook.play_context import PlayContext
 from ansible.plugins.loader import become_loader, shell_loader
 
 from ansible_collections.nomadic.qemu.plugins.connection import qga
-from ansible_collections.nomadic.qemu.plugins.module_utils._qga import BRIDGE
-from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes import FakeAgent
+from ansible_collections.nomadic.qemu.plugins.module_utils._qga import BRIDGE, QGAClient, StreamTransport
+from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes import FakeAgent, needs_unix_diag
 
 PASSWORD = 'correct horse battery staple'
 
 # A stand-in for sudo: -n fails when a password is needed, -S reads one line from stdin as the password.
+# With sudo-probe-only, -n says a password is needed but the command itself runs without asking (as with a
+# NOPASSWD rule for that command only, or credentials cached since the probe).
 FAKE_SUDO = r'''#!/bin/sh
 here=$(dirname "$0")
 nonint=; prompt=Password:
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
+if [ -e "$here/sudo-probe-only" ] && [ -n "$nonint" ]; then echo 'sudo: a password is required' >&2; exit 1; fi
 if [ -e "$here/sudo-asks" ]; then
   if [ -n "$nonint" ]; then echo 'sudo: a password is required' >&2; exit 1; fi
   printf '%s' "$prompt" >&2
@@ -115,6 +119,15 @@ def test_documentation():
     assert doc['options']['socket']['vars'] == [{'name': 'ansible_qga_socket'}]
     assert list(yaml.safe_load_all(qga.EXAMPLES))
     assert qga.Connection.has_pipelining
+
+
+@pytest.mark.parametrize('variable', ['ANSIBLE_PIPELINING', 'ANSIBLE_QGA_PIPELINING'])
+def test_pipelining_setting_as_for_ssh(vm, monkeypatch, variable):
+    monkeypatch.setenv(variable, 'false')
+    assert connection(vm.socket).get_option('pipelining') is False
+    doc = yaml.safe_load(qga.DOCUMENTATION)['options']['pipelining']
+    assert {'section': 'defaults', 'key': 'pipelining'} in doc['ini']
+    assert {'section': 'connection', 'key': 'pipelining'} in doc['ini']
 
 
 # Commands
@@ -202,6 +215,7 @@ def test_socket_missing(vm, conn):
                               '(qemu_task guest_agent: true) (qemu_task vm1)' % vm.socket)
 
 
+@needs_unix_diag
 def test_agent_not_running(vm, conn):
     vm.start(silent=True)
     with pytest.raises(AnsibleConnectionFailure) as exc:
@@ -210,6 +224,7 @@ def test_agent_not_running(vm, conn):
                               'the agent is not running in the guest (still booting, not installed, or stopped)' % vm.socket)
 
 
+@needs_unix_diag
 def test_socket_busy(vm, conn):
     # QEMU does not accept a second client: the kernel queues it.
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -238,8 +253,8 @@ def test_put_file_in_chunks(vm, conn, tmp_path, size, chunks):
     assert fake.count('guest-file-write') == chunks
     assert all(args['buf-b64'] <= 4 * qga.CHUNK_SIZE // 3 + 4 for command, args in fake.requests if command == 'guest-file-write')
     assert fake.count('guest-file-close') == (2 if size >= qga.VERIFY_THRESHOLD else 1)
-    # Verified by size and sha256sum only from VERIFY_THRESHOLD.
-    assert fake.count('guest-exec') == (1 if size >= qga.VERIFY_THRESHOLD else 0)
+    # Created 0600 first; verified by size and sha256sum only from VERIFY_THRESHOLD.
+    assert fake.count('guest-exec') == 1 + (1 if size >= qga.VERIFY_THRESHOLD else 0)
 
 
 @pytest.mark.parametrize('size, reads', [(0, 1), (1000, 1), (3 * 1024 * 1024, 4), (3 * 1024 * 1024 + 5, 4)])
@@ -254,12 +269,48 @@ def test_fetch_file_in_chunks(vm, conn, tmp_path, size, reads):
     assert fake.count('guest-exec') == (1 if size >= qga.VERIFY_THRESHOLD else 0)
 
 
-def test_put_file_as_remote_user_chowns(vm, conn, tmp_path):
+@pytest.mark.parametrize('size', [0, 1000, qga.CHUNK_SIZE, 5 * 1000 * 1000])
+def test_copies_as_remote_user_run_as_that_user(vm, conn, tmp_path, size):
+    # Never the agent's own file commands (root, following a symlink the user planted): commands run as the user.
+    fake = vm.start()
+    source, target, back = tmp_path / 'source', tmp_path / 'it\\s "odd"\nname', tmp_path / 'back'
+    source.write_bytes(os.urandom(size))
+    connected = conn(remote_user='alice')
+    connected.put_file(str(source), str(target))
+    connected.fetch_file(str(target), str(back))
+    assert target.read_bytes() == source.read_bytes() == back.read_bytes()
+    assert not [command for command in fake.commands() if command.startswith('guest-file-')]
+    assert set(fake.users) == {'alice'}
+    execs = [args for command, args in fake.requests if command == 'guest-exec']
+    assert all(args['path'] == 'runuser' and args['arg'][:4] == ['-u', 'alice', '--', '/bin/sh'] for args in execs)
+    writes = max(1, -(-size // qga.CHUNK_SIZE))
+    reads = size // qga.CHUNK_SIZE + 1
+    verify = 2 * 2 if size >= qga.VERIFY_THRESHOLD else 0  # wc and sha256sum, after each copy
+    assert len(execs) == writes + reads + verify
+    assert (target.stat().st_mode & 0o777) == 0o600
+
+
+def test_5mb_as_remote_user_costs(vm, conn, tmp_path):
+    # 5 MB is 5 chunks: 5 writes, 5 reads, then wc and sha256sum after each copy (one guest-exec each, and its polls).
+    fake = vm.start()
+    source, target, back = tmp_path / 'source', tmp_path / 'target', tmp_path / 'back'
+    source.write_bytes(os.urandom(5 * 1000 * 1000))
+    connected = conn(remote_user='alice')
+    connected.put_file(str(source), str(target))
+    connected.fetch_file(str(target), str(back))
+    assert back.read_bytes() == source.read_bytes()
+    assert fake.count('guest-exec') == 5 + 5 + 4
+
+
+def test_root_copy_goes_through_the_agent_file_commands(vm, conn, tmp_path):
+    # The agent would create the file 0666 (as qemu-ga does); it is created 0600 first.
     fake = vm.start()
     (tmp_path / 'source').write_bytes(b'data')
-    conn(remote_user='alice').put_file(str(tmp_path / 'source'), str(tmp_path / 'target'))
-    execs = [args for command, args in fake.requests if command == 'guest-exec']
-    assert execs == [{'path': 'chown', 'arg': ['--', 'alice:', str(tmp_path / 'target')], 'capture-output': True}]
+    conn().put_file(str(tmp_path / 'source'), str(tmp_path / 'target'))
+    assert fake.count('guest-file-write') == 1
+    assert (tmp_path / 'target').read_bytes() == b'data'
+    assert (tmp_path / 'target').stat().st_mode & 0o777 == 0o600
+    assert fake.commands().index('guest-exec') < fake.commands().index('guest-file-open')
 
 
 @pytest.mark.parametrize('direction', ['write', 'read'])
@@ -301,6 +352,22 @@ def test_file_commands_disabled(vm, conn, tmp_path):
         conn().put_file(str(tmp_path / 'source'), str(tmp_path / 'target'))
 
 
+@pytest.mark.parametrize('direction', ['put', 'fetch'])
+def test_close_error_names_the_file(vm, conn, tmp_path, direction):
+    # qemu-ga reports a failed fclose() (e.g. ENOSPC when buffered data is flushed) as an error reply to guest-file-close.
+    vm.start(fail={'guest-file-close': 'failed to close handle: No space left on device'})
+    source, target = tmp_path / 'source', tmp_path / 'target'
+    source.write_bytes(b'data')
+    with pytest.raises(AnsibleError) as exc:
+        if direction == 'put':
+            conn().put_file(str(source), str(target))
+        else:
+            conn().fetch_file(str(source), str(target))
+    assert type(exc.value) is AnsibleError  # pylint: disable=unidiomatic-typecheck
+    guest_file = target if direction == 'put' else source
+    assert str(exc.value) == 'cannot close %s in the guest: failed to close handle: No space left on device' % guest_file
+
+
 def test_open_error_names_the_file(vm, conn, tmp_path):
     fake = vm.start()
     with pytest.raises(AnsibleError) as exc:
@@ -329,6 +396,10 @@ def sudo(tmp_path):
         def asks(value=True):
             if value:
                 (bindir / 'sudo-asks').write_text('')
+
+        @staticmethod
+        def probe_only():
+            (bindir / 'sudo-probe-only').write_text('')
 
         @staticmethod
         def targets():
@@ -362,13 +433,41 @@ def test_sudo_password_on_stdin(vm, conn, sudo, shown, asks):
         rc, out, err = connected.exec_command(cmd, in_data=b'module source\n')
         assert (rc, err) == (0, b'')
         assert out == ('%s\nmodule source\n' % plugin.success).encode()
-    # sudo -n asked once per connection; the password only goes where sudo reads it.
-    assert fake.count('guest-exec') == 3
-    assert fake.stdins[0] == b''
-    assert fake.stdins[1:] == [(PASSWORD + '\n' if asks else '').encode() + b'module source\n'] * 2
-    assert fake.users == ['alice'] * 3
+    # sudo -n asked before every command (its answer can change); the password only goes where sudo reads it.
+    assert fake.count('guest-exec') == 4
+    assert fake.stdins[0::2] == [b''] * 2
+    assert fake.stdins[1::2] == [(PASSWORD + '\n' if asks else '').encode() + b'module source\n'] * 2
+    assert fake.users == ['alice'] * 4
     assert all(PASSWORD not in line for line in shown.lines)
     assert any('does sudo ask for a password?' in line for line in shown.lines)
+
+
+def test_sudo_that_does_not_ask_after_all(vm, conn, sudo, shown):
+    # The probe says a password is needed, the command itself does not ask: the password was read by the command
+    # (here cat, which prints it). It must not come back in the output, and the task fails saying why.
+    vm.start()
+    sudo.probe_only()
+    connected = conn(remote_user='alice')
+    plugin, shell = become(connected, password=PASSWORD, exe=sudo.path)
+    with pytest.raises(AnsibleError) as exc:
+        connected.exec_command(plugin.build_become_command('cat; cat >&2', shell), in_data=b'module source\n')
+    assert str(exc.value).startswith('sudo did not ask for the become password, so the password was read by the command instead')
+    assert PASSWORD not in str(exc.value)
+    assert all(PASSWORD not in line for line in shown.lines)
+
+
+def test_sudo_asks_again_after_the_probe_changes(vm, conn, sudo):
+    # Credentials cached or a rule changed: each command is probed anew, so no password goes to one that does not ask.
+    fake = vm.start()
+    sudo.asks()
+    connected = conn(remote_user='alice')
+    plugin, shell = become(connected, password=PASSWORD, exe=sudo.path)
+    assert connected.exec_command(plugin.build_become_command('cat', shell), in_data=b'one\n')[0] == 0
+    os.unlink(os.path.join(os.path.dirname(sudo.path), 'sudo-asks'))
+    rc, out, err = connected.exec_command(plugin.build_become_command('cat', shell), in_data=b'two\n')
+    assert (rc, err) == (0, b'')
+    assert out.endswith(b'two\n') and PASSWORD.encode() not in out
+    assert fake.stdins[3] == b'two\n'
 
 
 def test_no_password_for_a_command_without_become(vm, conn, sudo):
@@ -465,14 +564,50 @@ def test_relay_that_fails_to_start(vm, conn, monkeypatch):
 
 
 @pytest.mark.parametrize('hypervisor, args, expected', [
-    ('hv1', [], ['ssh', '-o', 'BatchMode=yes', 'hv1']),
-    ('admin@hv1:2222', ['-i', '/k'], ['ssh', '-o', 'BatchMode=yes', '-i', '/k', '-p', '2222', 'admin@hv1']),
-    ('root@[2001:db8::1]:22', [], ['ssh', '-o', 'BatchMode=yes', '-p', '22', 'root@2001:db8::1']),
+    ('hv1', [], ['hv1']),
+    ('admin@hv1:2222', ['-i', '/k'], ['-i', '/k', '-p', '2222', 'admin@hv1']),
+    ('root@[2001:db8::1]:22', [], ['-p', '22', 'root@2001:db8::1']),
 ])
 def test_ssh_command(vm, conn, hypervisor, args, expected):
     argv = conn(hypervisor=hypervisor, hypervisor_ssh_args=args, hypervisor_python='/usr/bin/python3.11')._bridge_argv()
-    assert argv[:-1] == expected
-    assert argv[-1] == "/usr/bin/python3.11 -c '%s' %s" % (BRIDGE, vm.socket)
+    assert argv[:-1] == ['ssh', '-T', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10'] + expected
+    assert argv[-1] == "/usr/bin/python3.11 -c '%s' %s" % (qga.RELAY_LINE, vm.socket)
+    assert '\n' not in argv[-1]
+
+
+def test_hypervisor_starting_with_a_dash_is_refused(vm, conn):
+    with pytest.raises(AnsibleConnectionFailure) as exc:
+        conn(hypervisor='-oProxyCommand=touch /tmp/x')._bridge_argv()
+    assert str(exc.value).startswith("hypervisor '-oProxyCommand=touch /tmp/x' starts with '-'")
+
+
+def test_ssh_remote_command_through_a_real_shell(tmp_path, shown):
+    # What sshd does with the remote command: the login shell runs it with -c. A socket path with spaces and quotes.
+    directory = tmp_path / 'it\'s a "vm"'
+    directory.mkdir()
+    path = str(directory / 'qga.sock')
+    with FakeAgent(path) as fake:
+        remote = connection(path, hypervisor='hv1', hypervisor_python=sys.executable)._bridge_argv()[-1]
+        proc = subprocess.Popen(['/bin/sh', '-c', remote], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            client = QGAClient(StreamTransport(proc.stdout.fileno(), proc.stdin.fileno(), 'relay', on_close=proc.stdin.close), timeout=5)
+            client.sync()
+            assert client.execute('guest-info')['version'] == '7.2.22'
+            client.close()
+            assert proc.wait(5) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        assert fake.commands() == ['guest-sync-delimited', 'guest-info']
+
+
+def test_hypervisor_python_is_a_command_line(vm, conn):
+    # As the inventory plugin passes it: python: sudo -n python3
+    argv = conn(hypervisor='hv1', hypervisor_python='sudo -n python3')._bridge_argv()
+    assert argv[-1] == "sudo -n python3 -c '%s' %s" % (qga.RELAY_LINE, vm.socket)
 
 
 def test_ssh_command_is_shown_without_the_relay_code(vm, conn, shown, monkeypatch):
@@ -482,7 +617,7 @@ def test_ssh_command_is_shown_without_the_relay_code(vm, conn, shown, monkeypatc
     with pytest.raises(AnsibleConnectionFailure) as exc:
         conn(hypervisor='admin@hv1:2222').exec_command('true')
     assert str(exc.value) == 'cannot start ssh to reach hypervisor admin@hv1:2222: No such file or directory'
-    assert shown.lines[1] == "QGA: RELAY ssh -o BatchMode=yes -p 2222 admin@hv1 'python3 -c <relay> %s'" % vm.socket
+    assert shown.lines[1] == "QGA: RELAY ssh -T -o BatchMode=yes -o ConnectTimeout=10 -p 2222 admin@hv1 'python3 -c <relay> %s'" % vm.socket
 
 
 def test_agent_going_away_during_a_copy(vm, conn, tmp_path):

@@ -12,13 +12,16 @@ It serves one client at a time, as QEMU does, and speaks what the qga connection
 * ``guest-exec`` runs the argv here with subprocess (``runuser -u USER --`` is taken off
   and recorded in ``users``), its stdin from ``input-data``; ``guest-exec-status`` says
   ``exited: false`` while it runs, then gives exitcode (or signal) and base64 output.
-* ``guest-file-open/read/write/seek/close`` on real files, with integer handles.
+* ``guest-file-open/read/write/seek/close`` on real files, with integer handles. Opening for writing does
+  what qemu-ga's safe_open_or_create does: O_CREAT|O_EXCL, and a new file is then fchmod()ed to 0666;
+  on EEXIST it opens again without O_CREAT, which follows a symlink at the path.
 
 Options: ``disabled`` (commands refused the way qemu-ga refuses what --block-rpcs lists),
 ``corrupt`` ('write' or 'read': one byte of the first chunk is changed), ``silent``
 (answers nothing: a channel without an agent behind it), ``stale`` (send a stale reply
 before the sync reply), ``missing`` (programs guest-exec does not find), ``hangup``
-((COMMAND, N): close the connection instead of answering the Nth COMMAND). Every request is logged in ``requests`` as (command, arguments)
+((COMMAND, N): close the connection instead of answering the Nth COMMAND), ``fail`` ({COMMAND: DESC}: a
+GenericError reply with DESC, after doing the command). Every request is logged in ``requests`` as (command, arguments)
 with the large base64 fields replaced by their length.
 """
 
@@ -31,7 +34,24 @@ import socket
 import subprocess
 import threading
 
+import pytest
+
+from ansible_collections.nomadic.qemu.plugins.module_utils._qga import queued
 from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qmp_fakes import bind_unix
+
+
+def _unix_diag_works():
+    """Whether the kernel answers unix_diag (sock_diag) here: some kernels and sandboxes have none."""
+    left, right = socket.socketpair()
+    try:
+        return queued(left) is not None
+    finally:
+        left.close()
+        right.close()
+
+
+# For tests of the messages that depend on it (is our connection accepted?).
+needs_unix_diag = pytest.mark.skipif(not _unix_diag_works(), reason='the kernel does not answer unix_diag (sock_diag) here')
 
 
 class AgentFailure(Exception):
@@ -40,7 +60,7 @@ class AgentFailure(Exception):
 
 class FakeAgent:
 
-    def __init__(self, path, disabled=(), corrupt=None, silent=False, stale=True, missing=(), hangup=None):
+    def __init__(self, path, disabled=(), corrupt=None, silent=False, stale=True, missing=(), hangup=None, fail=None):
         self.path = str(path)
         self.disabled = set(disabled)
         self.corrupt = corrupt
@@ -48,6 +68,7 @@ class FakeAgent:
         self.stale = stale
         self.missing = set(missing)
         self.hangup = hangup
+        self.fail = dict(fail or {})
         self.requests = []
         self.users = []
         self.stdins = []
@@ -147,6 +168,8 @@ class FakeAgent:
             result = handler(arguments)
         except AgentFailure as exc:
             return self._error_reply('GenericError', str(exc))
+        if command in self.fail:
+            return self._error_reply('GenericError', self.fail[command])
         if isinstance(result, bytes):
             return result
         return json.dumps({'return': result}).encode() + b'\n'
@@ -180,16 +203,38 @@ class FakeAgent:
         stdin = base64.b64decode(arguments.get('input-data', ''))
         self.stdins.append(stdin)
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        proc.stdin.write(stdin)
-        proc.stdin.close()
+        # As qemu-ga does, feed the input and collect the output while the process runs (a pipe holds 64 KiB).
+        proc.collected = {}
+        proc.pumps = [threading.Thread(target=self._feed, args=(proc.stdin, stdin), daemon=True)]
+        proc.pumps += [threading.Thread(target=self._collect, args=(proc, name), daemon=True) for name in ('stdout', 'stderr')]
+        for pump in proc.pumps:
+            pump.start()
         self._procs[proc.pid] = proc
         return {'pid': proc.pid}
+
+    @staticmethod
+    def _feed(stream, data):
+        try:
+            stream.write(data)
+        except BrokenPipeError:
+            pass
+        finally:
+            try:
+                stream.close()
+            except BrokenPipeError:
+                pass
+
+    @staticmethod
+    def _collect(proc, name):
+        stream = getattr(proc, name)
+        proc.collected[name] = stream.read()
+        stream.close()
 
     def _guest_exec_status(self, arguments):
         proc = self._procs.get(arguments['pid'])
         if proc is None:
             raise AgentFailure("Invalid parameter 'pid'")
-        if proc.poll() is None:
+        if proc.poll() is None or any(pump.is_alive() for pump in proc.pumps[1:]):
             return {'exited': False}
         del self._procs[arguments['pid']]
         status = {'exited': True}
@@ -197,20 +242,28 @@ class FakeAgent:
             status['signal'] = -proc.returncode
         else:
             status['exitcode'] = proc.returncode
-        status['out-data'] = base64.b64encode(proc.stdout.read()).decode()
-        status['err-data'] = base64.b64encode(proc.stderr.read()).decode()
-        proc.stdout.close()
-        proc.stderr.close()
+        status['out-data'] = base64.b64encode(proc.collected['stdout']).decode()
+        status['err-data'] = base64.b64encode(proc.collected['stderr']).decode()
         return status
 
     def _guest_file_open(self, arguments):
         handle = self._next_handle
         self._next_handle += 1
         mode = arguments.get('mode', 'r')
+        path = arguments['path']
         try:
-            self._files[handle] = open(arguments['path'], mode)  # pylint: disable=consider-using-with
+            if mode[0] in 'wa':
+                flags = os.O_WRONLY | (os.O_TRUNC if mode[0] == 'w' else os.O_APPEND)
+                try:
+                    fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0)
+                    os.fchmod(fd, 0o666)  # DEFAULT_NEW_FILE_MODE
+                except FileExistsError:
+                    fd = os.open(path, flags)
+                self._files[handle] = os.fdopen(fd, mode)
+            else:
+                self._files[handle] = open(path, mode)  # pylint: disable=consider-using-with
         except OSError as exc:
-            raise AgentFailure("failed to open file '%s' (mode: '%s'): %s" % (arguments['path'], mode, exc.strerror)) from None
+            raise AgentFailure("failed to open file '%s' (mode: '%s'): %s" % (path, mode, exc.strerror)) from None
         return handle
 
     def _guest_file_write(self, arguments):

@@ -25,7 +25,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._qga import (
     QGATimeout,
     StreamTransport,
 )
-from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes import FakeAgent
+from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils.qga_fakes import FakeAgent, needs_unix_diag
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_sync_reply_in_pieces_with_a_wrong_id_first(tmp_path):
 
 @pytest.mark.parametrize('reply, error, message', [
     pytest.param(b'', QGATimeout, 'no answer from the guest agent on guest agent socket {path} within 0.3 s: the agent is not running in '
-                 'the guest (still booting, not installed, or stopped)', id='no answer'),
+                 'the guest (still booting, not installed, or stopped)', id='no answer', marks=needs_unix_diag),
     pytest.param(None, QGAConnectionClosed, 'guest agent socket {path} was closed while we waited for the reply to guest-sync-delimited',
                  id='closed'),
     pytest.param(b'\xffnot json\n', QGAProtocolError, "malformed JSON from the guest agent on guest agent socket {path}: 'not json'",
@@ -129,6 +129,7 @@ def test_sync_failures(tmp_path, reply, error, message):
         server.close()
 
 
+@needs_unix_diag
 def test_sync_when_another_client_holds_the_socket(tmp_path):
     # QEMU accepts one client: the kernel queues the next one, which gets no answer.
     path = tmp_path / 'busy.sock'
@@ -152,6 +153,7 @@ def test_sync_when_another_client_holds_the_socket(tmp_path):
         server.close()
 
 
+@needs_unix_diag
 def test_queued_once_accepted(tmp_path):
     path = tmp_path / 'accepting.sock'
     server = RawServer(path, b'')
@@ -267,3 +269,103 @@ def test_bridge_reaches_a_long_path(tmp_path):
         assert proc.wait(5) == 0
     finally:
         fake.stop()
+
+
+class ChunkedTransport:
+    """Hands out fixed bytes in small reads, and keeps to the deadline like the real transports."""
+
+    name = 'chunked'
+
+    def __init__(self, data, size):
+        self.data = data
+        self.size = size
+        self.offset = 0
+        self.reads = 0
+
+    def send(self, data, deadline):
+        pass
+
+    def recv(self, deadline):
+        if time.monotonic() > deadline:
+            raise QGATimeout('timed out reading from chunked')
+        self.reads += 1
+        chunk = self.data[self.offset:self.offset + self.size]
+        self.offset += len(chunk)
+        return chunk
+
+    def close(self):
+        pass
+
+
+def test_large_reply_in_small_reads():
+    # 32 MiB in 16 KiB reads: re-copying the buffer and searching it from the start at each read is quadratic
+    # (tens of gigabytes of work here, far past the deadline); the client's work must grow with the reply, no faster.
+    payload = 'x' * (32 << 20)
+    data = json.dumps({'return': {'buf-b64': payload}}).encode() + b'\n' + json.dumps({'return': 2}).encode() + b'\n'
+    transport = ChunkedTransport(data, 16 << 10)
+    client = QGAClient(transport, timeout=30)
+    assert client.execute('guest-file-read')['buf-b64'] == payload
+    assert client.execute('guest-info') == 2
+    assert transport.reads == -(-len(data) // (16 << 10))
+
+
+def test_request_over_the_agent_limit_is_refused_unsent():
+    transport = ChunkedTransport(b'', 1)
+    sent = []
+    transport.send = lambda data, deadline: sent.append(data)
+    client = QGAClient(transport, timeout=1)
+    with pytest.raises(QGAProtocolError) as exc:
+        client.execute('guest-file-write', {'handle': 1, 'buf-b64': 'A' * (61 << 20)})
+    assert 'over the %d that can be sent to the guest agent' % _qga.MAX_REQUEST_BYTES in str(exc.value)
+    assert sent == []
+
+
+def test_a_timeout_requires_a_sync_before_the_next_request(tmp_path):
+    path = tmp_path / 'raw.sock'
+    server = RawServer(path, b'')
+    try:
+        with QGAClient.unix(str(path), timeout=5) as client:
+            with pytest.raises(QGATimeout):
+                client.execute('guest-info', timeout=0.2)
+            assert client.needs_sync
+            with pytest.raises(_qga.QGAError, match='must sync'):
+                client.execute('guest-info', timeout=0.2)
+    finally:
+        server.close()
+
+
+def test_base64_is_validated():
+    assert _qga.b64decode('aGk=') == b'hi'
+    assert _qga.b64decode(None) == b''
+    with pytest.raises(QGAProtocolError, match='malformed base64'):
+        _qga.b64decode('aG k=')
+
+
+def test_agent_shutdown_reports_an_error_reply(tmp_path):
+    from ansible_collections.nomadic.qemu.plugins.module_utils import _shutdown
+    fake = FakeAgent(tmp_path / 'qga.sock', fail={'guest-shutdown': "child process has failed to shutdown"}).__enter__()
+    fake._guest_shutdown = lambda arguments: {}  # pylint: disable=protected-access
+    try:
+        started = time.monotonic()
+        assert _shutdown.agent_shutdown(str(tmp_path / 'qga.sock'), timeout=2) == (
+            False, 'the guest agent refused guest-shutdown: child process has failed to shutdown')
+        assert time.monotonic() - started < 2
+    finally:
+        fake.stop()
+
+
+def test_agent_held_by_another_client_is_said_so(tmp_path):
+    from ansible_collections.nomadic.qemu.plugins.module_utils import _shutdown
+    path = tmp_path / 'busy.sock'
+    server = RawServer(path, b'', accept=False)
+    try:
+        client = QGAClient.unix(str(path), timeout=0.2)
+        known = _qga.queued(client.transport.sock)
+        client.close()
+        if known is None:
+            pytest.skip('the kernel has no unix_diag (sock_diag) here')
+        ok, why = _shutdown.agent_ping(str(path), timeout=0.2)
+        assert not ok
+        assert why == 'no answer from the guest agent within 0.2 s: another client holds its socket (QEMU serves one client at a time)'
+    finally:
+        server.close()
