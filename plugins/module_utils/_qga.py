@@ -42,7 +42,7 @@ import socket
 import struct
 import time
 
-from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import UNIX_PATH_MAX, QMPError, _connect_unix
+from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import UNIX_PATH_MAX, QMPError, _connect_unix, _excerpt
 
 
 # The delimiter qemu-ga puts before the reply to guest-sync-delimited (and resets its parser on).
@@ -53,7 +53,6 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # larger than this are refused here, with a message, instead of being sent.
 MAX_REQUEST_BYTES = 60 * 1024 * 1024
 _RECV_SIZE = 262144
-_EXCERPT_CHARS = 200
 
 # Where disabled RPCs are configured, for the message that says how to allow them.
 ALLOW_HINT = ("allow it in the guest: remove it from qemu-ga's --block-rpcs (block-rpcs in /etc/qemu/qemu-ga.conf), "
@@ -121,14 +120,6 @@ class QGADisabledError(QGACommandError):
     def __init__(self, command, error_class, desc):
         super().__init__(command, error_class, desc)
         self.args = ('the guest agent refuses {0} ({1}); {2}'.format(command, desc, ALLOW_HINT),)
-
-
-def _excerpt(data):
-    text = data.decode('utf-8', errors='backslashreplace')
-    text = ''.join(char if char.isprintable() else repr(char)[1:-1] for char in text)
-    if len(text) > _EXCERPT_CHARS:
-        text = text[:_EXCERPT_CHARS] + '...'
-    return "'" + text + "'"
 
 
 def describe_connect_error(path, exc):
