@@ -213,8 +213,10 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
         keep = next((copy for copy in copies if copy[1].reachable), copies[0])
         running[key] = keep
         for existing, host in copies:
-            if host is not keep[1]:
-                entries.append(_entry(existing, 'stop', host.name, 'a copy of the allocation that stays on host {0}'.format(keep[1].name)))
+            # by identity of the copy: a second copy on the same host is stopped too
+            if existing is not keep[0]:
+                entries.append(_entry(existing, 'stop', host.name,
+                                      'another copy of the allocation runs on host {0} and is the one kept'.format(keep[1].name)))
 
     # 3.: sticky allocations.
     to_place = []

@@ -91,7 +91,7 @@ def test_a_group_gone_and_a_copy_are_stopped_and_other_jobs_left_alone():
     plan = plan_placement([alloc(0, count=1)], hosts)
     assert actions(plan) == [('web.front[0]', 'ignore', 'a'), ('web.front[0]', 'stop', 'b'), ('web.old[0]', 'stop', 'a')]
     reasons = [entry['reason'] for entry in plan['allocations']]
-    assert reasons[1:] == ['a copy of the allocation that stays on host a', "job 'web' has no group 'old' any more"]
+    assert reasons[1:] == ['another copy of the allocation runs on host a and is the one kept', "job 'web' has no group 'old' any more"]
     # naming the job db as planned stops its allocation too
     plan = plan_placement([alloc(0, count=1)], hosts, jobs=['web', 'db'])
     assert ('db.front[0]', 'stop', 'a') in actions(plan)
@@ -179,3 +179,11 @@ def test_bad_input(allocations, hosts, message):
 def test_bad_algorithm():
     with pytest.raises(PlacementError, match='algorithm must be one of binpack, spread'):
         plan_placement([], [], algorithm='random')
+
+
+def test_a_second_copy_on_the_same_host_is_stopped():
+    plan = plan_placement([alloc(0, count=1)], [host('a', [runs(0), runs(0)])])
+    assert sorted(actions(plan)) == [('web.front[0]', 'ignore', 'a'), ('web.front[0]', 'stop', 'a')]
+    [stop] = [entry for entry in plan['allocations'] if entry['action'] == 'stop']
+    assert stop['reason'] == 'another copy of the allocation runs on host a and is the one kept'
+    assert plan['hosts']['a']['memory'] == 1024
