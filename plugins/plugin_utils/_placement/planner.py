@@ -168,9 +168,9 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
     """Plan where the wanted ``allocations`` run on ``hosts``; see the module's docstring and inputs.py.
 
     ``algorithm`` is Nomad's scheduler algorithm: ``binpack`` (fill hosts) or ``spread`` (empty
-    hosts first). ``jobs`` lists the job IDs the plan is for (default: those of ``allocations``):
-    a running allocation of one of them that is not wanted is stopped, those of other jobs are left
-    alone.
+    hosts first). ``jobs`` lists job IDs the plan is for besides those of ``allocations`` (a job
+    with no allocations wanted any more is named here): a running allocation of a planned job that
+    is not wanted is stopped, those of other jobs are left alone.
 
     Returns ``{'algorithm', 'allocations', 'failures', 'hosts'}``:
 
@@ -188,8 +188,11 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
     """
     if algorithm not in ALGORITHMS:
         raise PlacementError('algorithm must be one of {0}, got {1!r}'.format(', '.join(ALGORITHMS), algorithm))
+    if jobs is not None and (not isinstance(jobs, (list, tuple)) or not all(isinstance(job, str) for job in jobs)):
+        raise PlacementError('jobs must be a list of job IDs (strings), got {0!r}'.format(jobs))
     wanted, hosts = read_inputs(allocations, hosts)
-    planned_jobs = set(alloc.job for alloc in wanted) if jobs is None else set(jobs)
+    # the jobs of the wanted allocations are always planned
+    planned_jobs = set(alloc.job for alloc in wanted).union(jobs or ())
     planned_groups = {}
     for alloc in wanted:
         planned_groups[(alloc.job, alloc.group)] = alloc.count

@@ -187,3 +187,15 @@ def test_a_second_copy_on_the_same_host_is_stopped():
     [stop] = [entry for entry in plan['allocations'] if entry['action'] == 'stop']
     assert stop['reason'] == 'another copy of the allocation runs on host a and is the one kept'
     assert plan['hosts']['a']['memory'] == 1024
+
+
+@pytest.mark.parametrize('jobs', ['web', [1], ['web', None], {'web': 1}])
+def test_jobs_must_be_a_list_of_strings(jobs):
+    with pytest.raises(PlacementError, match='^jobs must be a list of job IDs'):
+        plan_placement([alloc(0, count=1)], [host('a')], jobs=jobs)
+
+
+def test_the_wanted_jobs_are_always_planned():
+    # naming only db still plans web, whose extra allocation is stopped
+    plan = plan_placement([alloc(0, count=1)], [host('a', [runs(0), runs(1)])], jobs=['db'])
+    assert actions(plan) == [('web.front[0]', 'ignore', 'a'), ('web.front[1]', 'stop', 'a')]
