@@ -96,6 +96,9 @@ def _rule(item, what, affinity=False):
         weight = item.get('weight', DEFAULT_WEIGHT)
         if isinstance(weight, bool) or not isinstance(weight, int) or not -100 <= weight <= 100:
             raise PlacementError('{0}.weight must be a whole number from -100 to 100, got {1}'.format(what, _describe(weight)))
+        if weight == 0:
+            # as Nomad's Affinity.Validate
+            raise PlacementError('{0}.weight cannot be zero'.format(what))
     try:
         return Rule(item.get('attribute'), operator, value, weight)
     except ConstraintError as exc:
