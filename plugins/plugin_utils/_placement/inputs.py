@@ -275,7 +275,10 @@ class Host:
         cpus, memory = _resources(item.get('capacity'), what + '.capacity')
         reserved_cpus, reserved_memory = _resources(item.get('reserved'), what + '.reserved')
         self.cpus, self.memory = max(cpus - reserved_cpus, 0), max(memory - reserved_memory, 0)
-        self.reachable = item.get('reachable', True) is not False
+        self.reachable = item.get('reachable', True)
+        if not isinstance(self.reachable, bool):
+            # a string such as 'false' would otherwise count as reachable
+            raise PlacementError('{0}.reachable must be true or false, got {1}'.format(what, _describe(self.reachable)))
         self.existing = [Existing(existing, self.name, '{0}.allocations[{1}]'.format(what, position))
                          for position, existing in enumerate(item.get('allocations') or [])]
         self.position = None

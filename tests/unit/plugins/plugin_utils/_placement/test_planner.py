@@ -164,6 +164,8 @@ def test_render_plan():
     ([alloc(0, resources={'memory': -1})], [], 'allocations[0].resources.memory must be a number, 0 or more'),
     ([alloc(0, affinities=[{'attribute': '${meta.x}', 'value': 'y', 'weight': 200}])], [], 'weight must be a whole number from -100 to 100'),
     ([alloc(0, affinities=[{'attribute': '${meta.x}', 'value': 'y', 'weight': 0}])], [], 'allocations[0].affinities[0].weight cannot be zero'),
+    ([], [host('a', reachable='false')], "hosts[0].reachable must be true or false, got 'false' (str)"),
+    ([], [host('a', reachable=None)], 'hosts[0].reachable must be true or false, got nothing (null)'),
     ([alloc(0, spreads=[{'attribute': '${meta.x}', 'targets': [{'value': 'a', 'percent': 70}, {'value': 'b', 'percent': 70}]}])], [],
      'the target percentages add up to more than 100'),
     ([alloc(0, constraints=[{'attribute': '${attr.x}', 'operator': 'bogus', 'value': '1'}])], [host('a')], "unknown operator 'bogus'"),
