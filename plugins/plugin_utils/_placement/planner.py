@@ -20,7 +20,9 @@
 4. the rest is placed, group after group (by job and group name), index after index: ``create``, or
    ``migrate`` for a rescheduled one, on the feasible host with the best score (scorer.py); ties go to
    the first host by name. What cannot be placed is listed in ``failures`` with Nomad's counts of
-   why each host was left out.
+   why each host was left out. A rescheduled allocation whose host is reachable keeps its old
+   resources there until it is placed elsewhere; if no host takes it, it keeps running as it was
+   (``ignore``), as Nomad backs out the stop; on an unreachable host it is stopped.
 
 Unlike Nomad, every feasible host is scored (Nomad scores a random sample of log2(hosts), or
 max(count, 100) with spreads or affinities): the result does not depend on chance or on the order of
@@ -80,9 +82,10 @@ class _State:
         self.stamps[position] += 1
         self.changes.append(position)
 
-    def add(self, alloc, position):
-        """Record that ``alloc`` (a Wanted) runs on the host at ``position``."""
-        self.use(position, alloc.cpus, alloc.memory)
+    def add(self, alloc, position, use=True):
+        """Record that ``alloc`` (a Wanted) runs on the host at ``position``; ``use=False`` when its capacity is counted already."""
+        if use:
+            self.use(position, alloc.cpus, alloc.memory)
         for table, key in ((self.job_hosts, alloc.job), (self.group_hosts, (alloc.job, alloc.group))):
             hosts = table.setdefault(key, {})
             hosts[position] = hosts.get(position, 0) + 1
@@ -181,7 +184,8 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
     - ``failures``: one entry per allocation no host can take, ``{'job', 'group', 'index', 'name',
       'reason', 'metrics'}``, ``metrics`` as Nomad's AllocMetric counts them: ``{'hosts_evaluated',
       'hosts_filtered', 'filtered': {reason: hosts}, 'hosts_exhausted', 'exhausted': {dimension: hosts}}``;
-      a rescheduled allocation that fails is also stopped;
+      a rescheduled allocation that fails is stopped when its host is unreachable, and otherwise
+      keeps running there (``ignore``, the reason saying why it could not move);
     - ``hosts``: per host name ``{'cpus', 'memory', 'capacity': {'cpus', 'memory'}}``, what the plan uses.
 
     Raises PlacementError (a ValueError) for input it cannot read.
@@ -226,7 +230,7 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
     for alloc in wanted:
         found = running.get(alloc.key)
         if found is None:
-            to_place.append((alloc, None, 'new allocation'))
+            to_place.append((alloc, None, 'new allocation', None))
             continue
         existing, host = found
         failed = eligibility.constraints(alloc.constraints, alloc.name)
@@ -240,7 +244,13 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
             else:
                 entries.append(_entry(alloc, 'ignore', host.name, 'unchanged'))
         else:
-            to_place.append((alloc, host.name, reason))
+            held = (host.position, existing.cpus, existing.memory) if host.reachable else None
+            to_place.append((alloc, host.name, reason, held))
+    # A rescheduled allocation on a reachable host runs there until it has moved (and keeps running if it
+    # cannot): its old resources count before anything is placed, and are freed once it is placed elsewhere.
+    for _alloc, _previous, _reason, held in to_place:
+        if held is not None:
+            state.use(*held)
 
     # 4.: placements, group after group.
     failures = []
@@ -287,11 +297,17 @@ def _index_key(index):
 
 
 def _place_group(state, eligibility, algorithm, items, entries, failures):
-    """Place allocations of one group that ask for the same (``(alloc, previous host, reason)`` in index order)."""
+    """Place allocations of one group that ask for the same, in index order.
+
+    Each item is ``(alloc, previous host name, reason, held)``, ``held`` being ``(position, cpus,
+    memory)`` of the running allocation it replaces on a reachable host, or None. A held one that no
+    host takes keeps running as it was, as Nomad backs out the stop of a destructive update whose
+    placement fails (PopUpdate); one on an unreachable host is stopped.
+    """
     first = items[0][0]
     scorer = GroupScorer(state, eligibility, algorithm, first)
     metrics = None
-    for alloc, previous, reason in items:
+    for alloc, previous, reason, held in items:
         chosen = None if metrics is not None else scorer.select()
         if chosen is None:
             # Hosts only fill up while a group is placed: once one allocation fails, the others do too.
@@ -300,11 +316,17 @@ def _place_group(state, eligibility, algorithm, items, entries, failures):
             message = 'no host can take it: ' + describe_metrics(metrics)
             failures.append({'job': alloc.job, 'group': alloc.group, 'index': alloc.index, 'name': alloc.name,
                              'reason': message, 'metrics': metrics})
-            if previous is not None:
+            if held is not None:
+                state.add(alloc, held[0], use=False)
+                entries.append(_entry(alloc, 'ignore', previous, '{0}, and {1}; it keeps running as it was'.format(reason, message)))
+            elif previous is not None:
                 entries.append(_entry(alloc, 'stop', previous, '{0}, and {1}'.format(reason, message)))
             continue
         position, score = chosen
         scorer.place(position)
+        if held is not None:
+            state.use(held[0], -held[1], -held[2])
+            scorer.refresh(held[0])
         name = state.hosts[position].name
         if previous is None:
             entries.append(_entry(alloc, 'create', name, reason, score=score))

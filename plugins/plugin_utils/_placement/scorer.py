@@ -18,7 +18,8 @@ group, whose means are over one score fewer or more). The best host is the best 
 heaps, so a placement costs O(partitions x log(hosts)). Without spreads, the heap of the hosts
 without the group is shared by the groups that ask for the same (see _build_shared). A heap entry carries the host's stamp (see
 planner._State) and is dropped when it is stale, when the host has no room left, or when distinct_hosts
-or distinct_property keep the group off it: while a group is placed, hosts only fill up.
+or distinct_property keep the group off it: while a group is placed, hosts only fill up, but for the
+host an allocation moves away from, which is pushed again (``refresh``).
 """
 
 from __future__ import annotations
@@ -282,6 +283,13 @@ class GroupScorer:
                 spread.counts[value] = spread.counts.get(value, 0) + 1
         if self._feasible(position):
             heapq.heappush(self.heaps[self.partition_of[position] if self.spreads else 0][1], self._entry(position))
+
+    def refresh(self, position):
+        """Push the host at ``position`` again after room was freed on it (an allocation moved away)."""
+        if self._eligible(position) and self._feasible(position):
+            collided = position in self.group_hosts
+            heap = self.heaps[self.partition_of[position] if self.spreads else 0][1 if collided else 0]
+            heapq.heappush(heap, self._entry(position, clean=not collided))
 
     def metrics(self):
         """Why no host can take the next allocation, counted per reason as Nomad's AllocMetric does."""

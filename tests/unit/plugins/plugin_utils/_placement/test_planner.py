@@ -202,3 +202,34 @@ def test_the_wanted_jobs_are_always_planned():
     # naming only db still plans web, whose extra allocation is stopped
     plan = plan_placement([alloc(0, count=1)], [host('a', [runs(0), runs(1)])], jobs=['db'])
     assert actions(plan) == [('web.front[0]', 'ignore', 'a'), ('web.front[1]', 'stop', 'a')]
+
+
+def test_a_move_that_fails_keeps_the_allocation_on_its_reachable_host():
+    # grown past every host: Nomad backs the stop out, the old allocation keeps running
+    plan = plan_placement([alloc(0, count=1, memory=8192)], [host('a', [runs(0)]), host('b')])
+    [entry] = plan['allocations']
+    assert (entry['action'], entry['host'], entry['previous_host']) == ('ignore', 'a', None)
+    assert entry['reason'] == ('host a has no room for it with its new resources (memory exhausted), and no host can take it: '
+                               'memory exhausted on 2 hosts; it keeps running as it was')
+    assert [failure['name'] for failure in plan['failures']] == ['web.front[0]']
+    # its old resources count, from the start: nothing else is placed in them
+    assert plan['hosts']['a']['memory'] == 1024
+    plan = plan_placement([alloc(0, count=1, memory=8192), alloc(0, group='next', count=1, memory=3500)],
+                          [host('a', [runs(0)]), host('b', memory=3000)])
+    assert sorted(actions(plan)) == [('web.front[0]', 'ignore', 'a')]
+    assert [failure['name'] for failure in plan['failures']] == ['web.front[0]', 'web.next[0]']
+
+
+def test_a_move_that_fails_for_a_new_constraint_keeps_the_allocation():
+    plan = plan_placement([alloc(0, count=1, constraints=[dict(LINUX, value='bsd')])], [host('a', [runs(0)])])
+    assert actions(plan) == [('web.front[0]', 'ignore', 'a')]
+    assert plan['hosts']['a']['memory'] == 1024
+
+
+def test_a_move_frees_the_old_resources_once_placed():
+    # index 0 must leave a; once it runs on b, its room on a takes the next group
+    only = lambda name: [{'attribute': '${node.unique.name}', 'value': name}]  # noqa: E731
+    plan = plan_placement([alloc(0, count=1, constraints=only('b')), alloc(0, group='next', count=1, memory=2048, constraints=only('a'))],
+                          [host('a', [runs(0)], memory=2048), host('b')])
+    assert actions(plan) == [('web.front[0]', 'migrate', 'b'), ('web.next[0]', 'create', 'a')]
+    assert plan['failures'] == []
