@@ -61,6 +61,9 @@ def group_strategy(draw, job, group):
     if draw(st.booleans()):
         targets = draw(st.sampled_from([[], [{'value': 'dc1', 'percent': 70}], [{'value': 'dc1', 'percent': 50}, {'value': 'dc2', 'percent': 50}]]))
         spreads.append({'attribute': '${node.datacenter}', 'weight': draw(st.sampled_from([50, 100])), 'targets': targets})
+    if draw(st.integers(0, 2)) == 0:
+        # a per-host attribute (one partition per host) or a second one
+        spreads.append({'attribute': draw(st.sampled_from(['${node.unique.name}', '${meta.rack}'])), 'weight': draw(st.sampled_from([25, 50]))})
     resources = {'memory': draw(st.sampled_from([256, 512, 1024])), 'cpus': draw(st.integers(0, 2))}
     # mostly one shape per group, as Nomad's; sometimes each index asks for its own resources
     sizes = [resources] * count
@@ -216,9 +219,14 @@ def test_replanning_the_plan_changes_nothing(scenario, algorithm):
     plan = plan_placement(allocations, hosts, algorithm=algorithm)
     again = plan_placement(allocations, with_running(hosts, allocations, plan), algorithm=algorithm)
     placed = dict((entry['name'], entry['host']) for entry in plan['allocations'] if entry['action'] in PLACED)
-    assert dict((entry['name'], entry['host']) for entry in again['allocations']) == placed
-    assert all(entry['action'] == 'ignore' for entry in again['allocations'])
-    assert [failure['name'] for failure in again['failures']] == [failure['name'] for failure in plan['failures']]
+    failed = set(failure['name'] for failure in plan['failures'])
+    # What was placed stays, unchanged. What failed may find a host now: a move later in the plan can
+    # free the room an earlier group lacked (the old allocation runs until it has moved, as in Nomad).
+    for entry in again['allocations']:
+        if entry['name'] not in failed:
+            assert (entry['action'], entry['host']) == ('ignore', placed[entry['name']]), entry
+    assert set(entry['name'] for entry in again['allocations']) | failed >= set(placed)
+    assert set(failure['name'] for failure in again['failures']) <= failed
 
 
 @settings(max_examples=200, deadline=None)
