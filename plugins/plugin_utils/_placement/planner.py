@@ -31,8 +31,9 @@ the input.
 Cost: capacity is kept per host as placements go; constraints are checked once per distinct rule and
 distinct pair of attribute values; each group builds its heaps once (O(hosts), a copy of a heap shared
 by the groups asking for the same when it has no spreads) and each placement costs
-O(partitions x log(hosts)), a partition being a combination of the values of the group's spread
-attributes (one without spreads).
+O((classes + changed partitions) x log(hosts)), a partition being a combination of the values of
+the group's spread attributes (one without spreads) and a class the partitions whose values have
+the same counts (scorer.py): a spread over ``${node.unique.name}`` is not O(hosts) per placement.
 """
 
 from __future__ import annotations

@@ -233,3 +233,24 @@ def test_a_move_frees_the_old_resources_once_placed():
                           [host('a', [runs(0)], memory=2048), host('b')])
     assert actions(plan) == [('web.front[0]', 'migrate', 'b'), ('web.next[0]', 'create', 'a')]
     assert plan['failures'] == []
+
+
+def test_a_spread_over_a_per_host_attribute_does_not_look_at_every_host_per_placement(monkeypatch):
+    from ansible_collections.nomadic.qemu.plugins.plugin_utils._placement import scorer  # pylint: disable=import-outside-toplevel
+
+    top = scorer.GroupScorer._top
+    calls = []
+
+    def counted(self, heap, clean):
+        calls.append(1)
+        return top(self, heap, clean)
+
+    monkeypatch.setattr(scorer.GroupScorer, '_top', counted)
+    spread = [{'attribute': '${node.unique.name}', 'weight': 50}]
+    hosts = [host('h%03d' % number, memory=1 << 20, cpus=1 << 10) for number in range(200)]
+    plan = plan_placement([alloc(index, count=400, spreads=spread) for index in range(400)], hosts)
+    assert plan['failures'] == []
+    # evenly spread: two on each host
+    assert set(plan['hosts'][name['name']]['memory'] for name in hosts) == {2048}
+    # a few heap tops per placement, not one per host (400 x 200 x 2 before)
+    assert len(calls) < 400 * 20
