@@ -65,7 +65,8 @@ def _freeze(value):
         return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(item) for item in value)
-    return value
+    # with its type: 1, 1.0 and True are equal keys, but not the same rule
+    return (type(value).__name__, value)
 
 
 class Rule:
@@ -158,13 +159,21 @@ class Wanted:
             raise PlacementError('{0}.count must be a whole number above the index {1}, got {2}'.format(what, index, _describe(self.count)))
         self.cpus, self.memory = _resources(item.get('resources'), what + '.resources')
         self.spec = item.get('spec')
-        # The allocations of a group mostly share their lists of rules: they are read once.
-        # Keyed by the lists' identities, which hold while the input does (read_inputs).
+        # The allocations of a group mostly carry equal lists of rules: they are read once. Keyed by
+        # value (a frozen form), as decoded JSON gives each allocation lists of its own; the lists
+        # an allocation shares with the one before it are not frozen again.
         lists = (item.get('constraints'), item.get('affinities'), item.get('spreads'))
-        key = tuple(id(value) for value in lists)
-        if rules is not None and key in rules and all(a is b for a, b in zip(rules[key][0], lists)):
-            (self.constraints, self.distinct_properties, self.distinct_hosts, self.affinities, self.spreads) = rules[key][1]
-            return
+        key = None
+        if rules is not None:
+            last = rules.get('last')
+            if last is not None and all(a is b for a, b in zip(last[0], lists)):
+                key = last[1]
+            else:
+                key = _freeze(lists)
+                rules['last'] = (lists, key)
+            if key in rules:
+                (self.constraints, self.distinct_properties, self.distinct_hosts, self.affinities, self.spreads) = rules[key]
+                return
         self.constraints = []
         # (attribute name, allowed count, level, attribute) of each distinct_property; distinct_hosts as the level or None.
         self.distinct_properties = []
@@ -180,7 +189,7 @@ class Wanted:
                            for position, affinity in enumerate(lists[1] or [])]
         self.spreads = [Spread(spread, '{0}.spreads[{1}]'.format(what, position)) for position, spread in enumerate(lists[2] or [])]
         if rules is not None:
-            rules[key] = (lists, (self.constraints, self.distinct_properties, self.distinct_hosts, self.affinities, self.spreads))
+            rules[key] = (self.constraints, self.distinct_properties, self.distinct_hosts, self.affinities, self.spreads)
 
     def _distinct(self, constraint, where):
         operator = constraint.get('operator') or next(key for key in PLACEMENT_OPERATORS if key in constraint)

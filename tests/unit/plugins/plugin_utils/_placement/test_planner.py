@@ -254,3 +254,26 @@ def test_a_spread_over_a_per_host_attribute_does_not_look_at_every_host_per_plac
     assert set(plan['hosts'][name['name']]['memory'] for name in hosts) == {2048}
     # a few heap tops per placement, not one per host (400 x 200 x 2 before)
     assert len(calls) < 400 * 20
+
+
+def test_rules_equal_by_value_are_read_once(monkeypatch):
+    import json  # pylint: disable=import-outside-toplevel
+    from ansible_collections.nomadic.qemu.plugins.plugin_utils._placement import inputs  # pylint: disable=import-outside-toplevel
+
+    rule = inputs._rule
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return rule(*args, **kwargs)
+
+    monkeypatch.setattr(inputs, '_rule', counted)
+    # decoded JSON: every allocation has lists of its own
+    allocations = json.loads(json.dumps([alloc(index, count=50) for index in range(50)]))
+    plan = plan_placement(allocations, [host('a', memory=1 << 20, cpus=1 << 10)])
+    assert len(plan['allocations']) == 50
+    assert len(calls) == 1
+    # equal by value, not by type: 1 and True are two rules
+    calls[:] = []
+    plan_placement([alloc(0, count=2, constraints=[dict(LINUX, value=1)]), alloc(1, count=2, constraints=[dict(LINUX, value=True)])], [])
+    assert len(calls) == 2
