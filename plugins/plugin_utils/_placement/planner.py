@@ -11,12 +11,14 @@
 
 1. allocations of jobs not planned only use capacity;
 2. each running allocation of a planned job that the jobs no longer want is stopped (a lower count
-   stops the highest indexes); of two copies of one allocation the one on the first reachable host by
-   name stays;
+   stops the highest indexes, whatever runs where: unlike Nomad, lost allocations are not stopped
+   first and a running set that meets the count is not kept as it is, see docs/placement.md); of
+   copies of one allocation (on two hosts or one) the first on a reachable host by name is kept;
 3. each wanted allocation that runs stays on its host (sticky) while the host is reachable, meets its
    constraints, distinct_hosts and distinct_property, and has room for it next to what stayed before
    it (in job, group, index order): ``ignore`` when its ``spec`` is unchanged, ``update`` (in place)
-   when not; otherwise it is rescheduled (``migrate``, with the reason);
+   when not; otherwise it is rescheduled (``migrate``, with the reason). Unlike Nomad, which does
+   not re-check the running allocations of an unchanged job, ``ignore`` ones are checked too;
 4. the rest is placed, group after group (by job and group name), index after index: ``create``, or
    ``migrate`` for a rescheduled one, on the feasible host with the best score (scorer.py); ties go to
    the first host by name. What cannot be placed is listed in ``failures`` with Nomad's counts of
