@@ -228,7 +228,9 @@ def test_a_move_that_fails_for_a_new_constraint_keeps_the_allocation():
 
 def test_a_move_frees_the_old_resources_once_placed():
     # index 0 must leave a; once it runs on b, its room on a takes the next group
-    only = lambda name: [{'attribute': '${node.unique.name}', 'value': name}]  # noqa: E731
+    def only(name):
+        return [{'attribute': '${node.unique.name}', 'value': name}]
+
     plan = plan_placement([alloc(0, count=1, constraints=only('b')), alloc(0, group='next', count=1, memory=2048, constraints=only('a'))],
                           [host('a', [runs(0)], memory=2048), host('b')])
     assert actions(plan) == [('web.front[0]', 'migrate', 'b'), ('web.next[0]', 'create', 'a')]
@@ -277,3 +279,13 @@ def test_rules_equal_by_value_are_read_once(monkeypatch):
     calls[:] = []
     plan_placement([alloc(0, count=2, constraints=[dict(LINUX, value=1)]), alloc(1, count=2, constraints=[dict(LINUX, value=True)])], [])
     assert len(calls) == 2
+
+
+def test_counts_go_by_index_unlike_nomad():
+    # docs/placement.md: count 3 -> 2 with index 1 lost; Nomad would only stop index 1
+    hosts = [host('a', [runs(0)]), host('b', [runs(1)], reachable=False), host('c', [runs(2)])]
+    plan = plan_placement([alloc(index, count=2) for index in range(2)], hosts)
+    assert actions(plan) == [('web.front[0]', 'ignore', 'a'), ('web.front[1]', 'migrate', 'c'), ('web.front[2]', 'stop', 'c')]
+    # {0, 2} running with count 2; Nomad would change nothing
+    plan = plan_placement([alloc(index, count=2) for index in range(2)], [host('a', [runs(0)]), host('c', [runs(2)])])
+    assert sorted(entry['action'] for entry in plan['allocations']) == ['create', 'ignore', 'stop']
