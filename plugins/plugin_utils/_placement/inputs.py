@@ -16,9 +16,9 @@ allocation with another ``spec`` is updated in place).
 A host: ``name``, ``attributes`` (Nomad attribute names without ``attr.``, as
 _attributes.node_attributes gives them), optionally ``datacenter``, ``node_class`` and ``meta``
 (added as ``node.datacenter``, ``node.class`` and ``meta.KEY``; ``node.unique.name`` defaults to the
-host's name), ``capacity`` and ``reserved`` (``{'memory': MB, 'cpus': N}``), ``reachable``
-(default true) and ``allocations``: what runs there, each ``job``, ``group``, ``index``,
-``resources`` and ``spec`` (an ``index`` may be a string of digits, as qemu_task labels carry it;
+host's name), ``capacity`` (required) and ``reserved`` (``{'memory': MB, 'cpus': N}``), ``reachable``
+(true or false, default true) and ``allocations``: what runs there, each ``job``, ``group``, ``index``,
+``resources`` and ``spec`` (an ``index`` may be a string of decimal digits, as qemu_task labels carry it;
 the allocations of jobs not planned are kept and only use capacity).
 """
 
@@ -46,7 +46,8 @@ def _describe(value):
 def _number(value, what, default=0):
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    # value != value: NaN, which no comparison would ever refuse
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
         raise PlacementError('{0} must be a number, 0 or more, got {1}'.format(what, _describe(value)))
     return value
 
@@ -214,7 +215,7 @@ class Wanted:
             allowed = 1
         elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             allowed = value
-        elif isinstance(value, str) and value.strip().isdigit():
+        elif isinstance(value, str) and value.strip().isdecimal():
             allowed = int(value)
         else:
             raise PlacementError('{0}: distinct_property takes a whole number of allocations allowed per value, got {1}'.format(
@@ -244,7 +245,11 @@ class Existing:
             raise PlacementError('{0} must be a dictionary with job, group and index, got {1}'.format(what, _describe(item)))
         self.item = item
         self.job, self.group, self.index = item.get('job'), item.get('group'), item.get('index')
-        if isinstance(self.index, str) and self.index.isdigit():
+        for key in ('job', 'group'):
+            # None: a VM of no job (running_allocations), which only uses capacity
+            if item.get(key) is not None and not isinstance(item[key], str):
+                raise PlacementError('{0}.{1} must be a string, got {2}'.format(what, key, _describe(item[key])))
+        if isinstance(self.index, str) and self.index.isdecimal():
             # as qemu_task labels carry it (nomad_alloc_index)
             self.index = int(self.index)
         self.name = item.get('name') or '{0}.{1}[{2}]'.format(self.job, self.group, self.index)
@@ -281,6 +286,9 @@ class Host:
             raise PlacementError('{0}.meta must be a dictionary, got {1}'.format(what, _describe(meta)))
         self.attributes.update(('meta.' + str(key), value) for key, value in meta.items())
         self.attributes.update(attributes)
+        if item.get('capacity') is None:
+            # 0 would quietly make the host useless
+            raise PlacementError("{0}.capacity must be given, such as {{'memory': 65536, 'cpus': 16}}".format(what))
         cpus, memory = _resources(item.get('capacity'), what + '.capacity')
         reserved_cpus, reserved_memory = _resources(item.get('reserved'), what + '.reserved')
         self.cpus, self.memory = max(cpus - reserved_cpus, 0), max(memory - reserved_memory, 0)

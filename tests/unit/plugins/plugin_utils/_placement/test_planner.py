@@ -164,6 +164,10 @@ def test_render_plan():
     ([alloc(0, resources={'memory': -1})], [], 'allocations[0].resources.memory must be a number, 0 or more'),
     ([alloc(0, affinities=[{'attribute': '${meta.x}', 'value': 'y', 'weight': 200}])], [], 'weight must be a whole number from -100 to 100'),
     ([alloc(0, affinities=[{'attribute': '${meta.x}', 'value': 'y', 'weight': 0}])], [], 'allocations[0].affinities[0].weight cannot be zero'),
+    ([alloc(0, resources={'memory': float('nan')})], [], 'allocations[0].resources.memory must be a number, 0 or more, got nan'),
+    ([], [{'name': 'a'}], 'hosts[0].capacity must be given'),
+    ([], [host('a', [dict(runs(0), job=['web'])])], "hosts[0].allocations[0].job must be a string, got ['web'] (list)"),
+    ([alloc(0, constraints=[{'operator': 'distinct_property', 'attribute': '${meta.x}', 'value': '\u00b2'}])], [], 'distinct_property takes'),
     ([], [host('a', reachable='false')], "hosts[0].reachable must be true or false, got 'false' (str)"),
     ([], [host('a', reachable=None)], 'hosts[0].reachable must be true or false, got nothing (null)'),
     ([alloc(0, spreads=[{'attribute': '${meta.x}', 'targets': [{'value': 'a', 'percent': 70}, {'value': 'b', 'percent': 70}]}])], [],
@@ -289,3 +293,9 @@ def test_counts_go_by_index_unlike_nomad():
     # {0, 2} running with count 2; Nomad would change nothing
     plan = plan_placement([alloc(index, count=2) for index in range(2)], [host('a', [runs(0)]), host('c', [runs(2)])])
     assert sorted(entry['action'] for entry in plan['allocations']) == ['create', 'ignore', 'stop']
+
+
+def test_an_index_label_of_other_digits_is_not_a_number():
+    # '\u00b2' is a digit to str.isdigit, but int() refuses it
+    plan = plan_placement([alloc(0, count=1)], [host('a', [dict(runs(0), index='\u00b2')])])
+    assert actions(plan) == [('web.front[0]', 'create', 'a'), ('web.front[\u00b2]', 'stop', 'a')]
