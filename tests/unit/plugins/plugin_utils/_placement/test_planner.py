@@ -130,6 +130,10 @@ def test_failure_reasons_are_counted_per_host_as_nomad_does():
     assert '    * Constraint "${attr.kernel.name} = linux": 3 hosts excluded by filter' in text
     assert '    * Resources exhausted on 3 hosts' in text
     assert '    * Dimension "memory" exhausted on 2 hosts' in text
+    assert '    * Dimension "cpu" exhausted on 1 host' in text
+    assert '    * unreachable: 1 host excluded by filter' in text
+    distinct = [alloc(index, count=2, constraints=[{'operator': 'distinct_hosts'}]) for index in range(2)]
+    assert '    * Constraint "distinct_hosts": 1 host excluded by filter' in render_plan(plan_placement(distinct, [host('a')]))
 
 
 def test_a_rescheduled_allocation_no_host_takes_is_stopped():
