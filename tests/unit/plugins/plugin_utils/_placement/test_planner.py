@@ -41,8 +41,10 @@ def test_count_allocations_on_eligible_hosts_not_every_host():
     hosts = [host('h%d' % number) for number in range(10)]
     plan = plan_placement([alloc(index) for index in range(3)], hosts)
     assert [entry['action'] for entry in plan['allocations']] == ['create'] * 3
-    # binpack with anti-affinity: fill one host until the penalty outweighs the fit
-    assert all(entry['host'] in ('h0', 'h1', 'h2') for entry in plan['allocations'])
+    # binpack with anti-affinity: the penalty of a second allocation on h0 outweighs its better fit,
+    # so each goes to the first empty host by name, with the same score
+    assert [entry['host'] for entry in plan['allocations']] == ['h0', 'h1', 'h2']
+    assert len(set(entry['score'] for entry in plan['allocations'])) == 1
     assert plan['failures'] == []
 
 
