@@ -24,6 +24,8 @@ the allocations of jobs not planned are kept and only use capacity).
 
 from __future__ import annotations
 
+import math
+
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import (
     PLACEMENT_OPERATORS,
     SHORTHAND_OPERATORS,
@@ -46,8 +48,8 @@ def _describe(value):
 def _number(value, what, default=0):
     if value is None:
         return default
-    # value != value: NaN, which no comparison would ever refuse
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+    # NaN: no comparison would ever refuse it
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
         raise PlacementError('{0} must be a number, 0 or more, got {1}'.format(what, _describe(value)))
     return value
 
