@@ -134,12 +134,13 @@ class GroupScorer:
             after_cpus, after_memory = used_cpus[position] + cpus, used_memory[position] + memory
             if after_cpus > host.cpus or after_memory > host.memory or (checks and not self._feasible(position)):
                 continue
+            # in _own's order (fit, anti-affinity, affinity), so that both give the same floats
             own = fit(host.cpus, host.memory, after_cpus, after_memory) / BINPACK_MAX_FIT_SCORE
-            if affinity is not None:
-                own += affinity[position]
             collided = group_hosts.get(position, 0)
             if collided:
                 own += anti_affinity_penalty(collided, alloc.count)
+            if affinity is not None:
+                own += affinity[position]
             heaps[partition_of[position]][1 if collided else 0].append((-own, host.name, position, stamps[position]))
         for clean, collided in heaps:
             heapq.heapify(clean)

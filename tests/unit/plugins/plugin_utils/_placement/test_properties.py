@@ -267,10 +267,11 @@ def checked_select(monkeypatch):
         assert chosen is not None
         best = max(score for score, _name, _position in scores)
         position, score = chosen
-        assert score == pytest.approx(best, abs=1e-9)
-        assert self.score(position) == pytest.approx(score, abs=1e-9)
-        # of the hosts scoring the best, the first by name (scores within rounding count as equal)
-        assert self.state.hosts[position].name == min(name for value, name, _position in scores if value >= best - 1e-9)
+        # the same floats: the heaps sum a score in the order score() does
+        assert score == best
+        assert self.score(position) == score
+        # of the hosts scoring the best, the first by name
+        assert self.state.hosts[position].name == min(name for value, name, _position in scores if value == best)
         checked.append(position)
         return chosen
 
