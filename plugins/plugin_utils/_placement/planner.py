@@ -313,7 +313,8 @@ def _place_group(state, eligibility, algorithm, items, entries, failures):
     for alloc, previous, reason, held in items:
         chosen = None if metrics is not None else scorer.select()
         if chosen is None:
-            # Hosts only fill up while a group is placed: once one allocation fails, the others do too.
+            # Once one allocation fails, the others (asking for the same) do too: room only frees
+            # when an allocation of the group moves away, and none does after a failure.
             if metrics is None:
                 metrics = scorer.metrics()
             message = 'no host can take it: ' + describe_metrics(metrics)
