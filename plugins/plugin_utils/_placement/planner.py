@@ -16,7 +16,7 @@
    copies of one allocation (on two hosts or one) the first on a reachable host by name is kept;
 3. each wanted allocation that runs stays on its host (sticky) while the host is reachable, meets its
    constraints, distinct_hosts and distinct_property, and has room for it next to what stayed before
-   it (in job, group, index order): ``ignore`` when its ``spec`` is unchanged, ``update`` (in place)
+   it (in job, group, index order; one that grows, next to all that runs there): ``ignore`` when its ``spec`` is unchanged, ``update`` (in place)
    when not; otherwise it is rescheduled (``migrate``, with the reason). Unlike Nomad, which does
    not re-check the running allocations of an unchanged job, ``ignore`` ones are checked too;
 4. the rest is placed, group after group (by job and group name), index after index: ``create``, or
@@ -150,8 +150,13 @@ def _stop_reason(existing, planned_groups):
     return 'the job no longer has an allocation named {0!r}'.format(existing.name)
 
 
-def _why_not_stay(state, eligibility, alloc, existing, position, failed):
-    """Why ``alloc``, running on the host at ``position``, cannot stay there; None when it can."""
+def _why_not_stay(state, eligibility, alloc, existing, position, failed, others=(0, 0)):
+    """Why ``alloc``, running on the host at ``position``, cannot stay there; None when it can.
+
+    ``others`` are the CPUs and memory of the host's other running allocations of the planned jobs
+    not counted yet (undecided, or rescheduled and running until they move): an allocation that
+    grows must have room next to them too, or growing in place could over-commit the host.
+    """
     host = state.hosts[position]
     if not host.reachable:
         return 'host {0} is unreachable'.format(host.name)
@@ -163,7 +168,8 @@ def _why_not_stay(state, eligibility, alloc, existing, position, failed):
     conflict = state.distinct_property_conflict(alloc, position, eligibility)
     if conflict:
         return '{0} on host {1}'.format(conflict, host.name)
-    dimension = state.exhausted(position, alloc.cpus, alloc.memory)
+    grows = alloc.cpus > existing.cpus or alloc.memory > existing.memory
+    dimension = state.exhausted(position, alloc.cpus + (others[0] if grows else 0), alloc.memory + (others[1] if grows else 0))
     if dimension:
         grown = ' with its new resources' if (alloc.cpus, alloc.memory) != (existing.cpus, existing.memory) else ''
         return 'host {0} has no room for it{1} ({2} exhausted)'.format(host.name, grown, dimension)
@@ -230,14 +236,24 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
 
     # 3.: sticky allocations.
     to_place = []
+    # per host, the old resources of the running allocations to stay or move not counted yet
+    others = [[0, 0] for _host in hosts]
+    for alloc in wanted:
+        found = running.get(alloc.key)
+        if found is not None and found[1].reachable:
+            others[found[1].position][0] += found[0].cpus
+            others[found[1].position][1] += found[0].memory
     for alloc in wanted:
         found = running.get(alloc.key)
         if found is None:
             to_place.append((alloc, None, 'new allocation', None))
             continue
         existing, host = found
+        if host.reachable:
+            others[host.position][0] -= existing.cpus
+            others[host.position][1] -= existing.memory
         failed = eligibility.constraints(alloc.constraints, alloc.name)
-        reason = _why_not_stay(state, eligibility, alloc, existing, host.position, failed)
+        reason = _why_not_stay(state, eligibility, alloc, existing, host.position, failed, others[host.position])
         if reason is None:
             state.add(alloc, host.position)
             changed = [what for what, same in (('spec', existing.spec == alloc.spec),
@@ -247,7 +263,12 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
             else:
                 entries.append(_entry(alloc, 'ignore', host.name, 'unchanged'))
         else:
-            held = (host.position, existing.cpus, existing.memory) if host.reachable else None
+            held = None
+            if host.reachable:
+                held = (host.position, existing.cpus, existing.memory)
+                # it runs until it has moved: an allocation after it that grows must leave it room
+                others[host.position][0] += existing.cpus
+                others[host.position][1] += existing.memory
             to_place.append((alloc, host.name, reason, held))
     # A rescheduled allocation on a reachable host runs there until it has moved (and keeps running if it
     # cannot): its old resources count before anything is placed, and are freed once it is placed elsewhere.

@@ -305,3 +305,14 @@ def test_an_index_label_of_other_digits_is_not_a_number():
     # '\u00b2' is a digit to str.isdigit, but int() refuses it
     plan = plan_placement([alloc(0, count=1)], [host('a', [dict(runs(0), index='\u00b2')])])
     assert actions(plan) == [('web.front[0]', 'create', 'a'), ('web.front[\u00b2]', 'stop', 'a')]
+
+
+def test_a_grown_allocation_is_not_updated_in_place_over_one_that_keeps_running():
+    # index 0 grows to 1536 on a host of 2048 that also runs index 1 (1024): growing in place
+    # would over-commit the host if index 1, moved, finds no host and keeps running
+    plan = plan_placement([alloc(0, count=2, memory=1536), alloc(1, count=2, memory=1024)], [host('a', [runs(0), runs(1)], memory=2048)])
+    assert actions(plan) == [('web.front[0]', 'ignore', 'a'), ('web.front[1]', 'ignore', 'a')]
+    by_name = dict((entry['name'], entry) for entry in plan['allocations'])
+    assert by_name['web.front[0]']['reason'].startswith('host a has no room for it with its new resources (memory exhausted)')
+    assert by_name['web.front[1]']['reason'] == 'unchanged'
+    assert plan['hosts']['a']['memory'] == 2048

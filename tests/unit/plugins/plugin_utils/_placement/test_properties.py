@@ -172,6 +172,12 @@ def test_never_over_commits_and_accounts_for_every_allocation(scenario, algorith
         # what the plan says a host uses is what runs there after it
         assert (plan['hosts'][host['name']]['memory'], plan['hosts'][host['name']]['cpus']) == tuple(used[host['name']])
         memory = host['capacity']['memory'] - host['reserved']['memory']
+        # the plan never over-commits a host, nor a host over-committed already more than it was
+        before = used[host['name']]
+        if host['reachable']:
+            before = [sum(item['resources'][dimension] for item in host['allocations']) for dimension in ('memory', 'cpus')]
+        assert used[host['name']][0] <= max(memory, before[0])
+        assert used[host['name']][1] <= max(host['capacity']['cpus'], before[1])
         # a host the plan puts an allocation on has room for everything on it (what only stays may be over already)
         if any(entry['host'] == host['name'] and entry['action'] in ('create', 'migrate') for entry in plan['allocations']):
             assert host['reachable']
