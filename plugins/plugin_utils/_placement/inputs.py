@@ -16,13 +16,15 @@ allocation with another ``spec`` is updated in place).
 A host: ``name``, ``attributes`` (Nomad attribute names without ``attr.``, as
 _attributes.node_attributes gives them), optionally ``datacenter``, ``node_class`` and ``meta``
 (added as ``node.datacenter``, ``node.class`` and ``meta.KEY``; ``node.unique.name`` defaults to the
-host's name), ``capacity`` and ``reserved`` (``{'memory': MB, 'cpus': N}``), ``reachable``
-(default true) and ``allocations``: what runs there, each ``job``, ``group``, ``index``,
-``resources`` and ``spec`` (an ``index`` may be a string of digits, as qemu_task labels carry it;
+host's name), ``capacity`` (required) and ``reserved`` (``{'memory': MB, 'cpus': N}``), ``reachable``
+(true or false, default true) and ``allocations``: what runs there, each ``job``, ``group``, ``index``,
+``resources`` and ``spec`` (an ``index`` may be a string of decimal digits, as qemu_task labels carry it;
 the allocations of jobs not planned are kept and only use capacity).
 """
 
 from __future__ import annotations
+
+import math
 
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import (
     PLACEMENT_OPERATORS,
@@ -46,7 +48,8 @@ def _describe(value):
 def _number(value, what, default=0):
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    # NaN: no comparison would ever refuse it
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0:
         raise PlacementError('{0} must be a number, 0 or more, got {1}'.format(what, _describe(value)))
     return value
 
@@ -65,7 +68,8 @@ def _freeze(value):
         return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
         return tuple(_freeze(item) for item in value)
-    return value
+    # with its type: 1, 1.0 and True are equal keys, but not the same rule
+    return (type(value).__name__, value)
 
 
 class Rule:
@@ -96,6 +100,9 @@ def _rule(item, what, affinity=False):
         weight = item.get('weight', DEFAULT_WEIGHT)
         if isinstance(weight, bool) or not isinstance(weight, int) or not -100 <= weight <= 100:
             raise PlacementError('{0}.weight must be a whole number from -100 to 100, got {1}'.format(what, _describe(weight)))
+        if weight == 0:
+            # as Nomad's Affinity.Validate
+            raise PlacementError('{0}.weight cannot be zero'.format(what))
     try:
         return Rule(item.get('attribute'), operator, value, weight)
     except ConstraintError as exc:
@@ -155,13 +162,21 @@ class Wanted:
             raise PlacementError('{0}.count must be a whole number above the index {1}, got {2}'.format(what, index, _describe(self.count)))
         self.cpus, self.memory = _resources(item.get('resources'), what + '.resources')
         self.spec = item.get('spec')
-        # The allocations of a group mostly share their lists of rules: they are read once.
-        # Keyed by the lists' identities, which hold while the input does (read_inputs).
+        # The allocations of a group mostly carry equal lists of rules: they are read once. Keyed by
+        # value (a frozen form), as decoded JSON gives each allocation lists of its own; the lists
+        # an allocation shares with the one before it are not frozen again.
         lists = (item.get('constraints'), item.get('affinities'), item.get('spreads'))
-        key = tuple(id(value) for value in lists)
-        if rules is not None and key in rules and all(a is b for a, b in zip(rules[key][0], lists)):
-            (self.constraints, self.distinct_properties, self.distinct_hosts, self.affinities, self.spreads) = rules[key][1]
-            return
+        key = None
+        if rules is not None:
+            last = rules.get('last')
+            if last is not None and all(a is b for a, b in zip(last[0], lists)):
+                key = last[1]
+            else:
+                key = _freeze(lists)
+                rules['last'] = (lists, key)
+            if key in rules:
+                (self.constraints, self.distinct_properties, self.distinct_hosts, self.affinities, self.spreads) = rules[key]
+                return
         self.constraints = []
         # (attribute name, allowed count, level, attribute) of each distinct_property; distinct_hosts as the level or None.
         self.distinct_properties = []
@@ -177,7 +192,7 @@ class Wanted:
                            for position, affinity in enumerate(lists[1] or [])]
         self.spreads = [Spread(spread, '{0}.spreads[{1}]'.format(what, position)) for position, spread in enumerate(lists[2] or [])]
         if rules is not None:
-            rules[key] = (lists, (self.constraints, self.distinct_properties, self.distinct_hosts, self.affinities, self.spreads))
+            rules[key] = (self.constraints, self.distinct_properties, self.distinct_hosts, self.affinities, self.spreads)
 
     def _distinct(self, constraint, where):
         operator = constraint.get('operator') or next(key for key in PLACEMENT_OPERATORS if key in constraint)
@@ -202,7 +217,7 @@ class Wanted:
             allowed = 1
         elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             allowed = value
-        elif isinstance(value, str) and value.strip().isdigit():
+        elif isinstance(value, str) and value.strip().isdecimal():
             allowed = int(value)
         else:
             raise PlacementError('{0}: distinct_property takes a whole number of allocations allowed per value, got {1}'.format(
@@ -232,7 +247,11 @@ class Existing:
             raise PlacementError('{0} must be a dictionary with job, group and index, got {1}'.format(what, _describe(item)))
         self.item = item
         self.job, self.group, self.index = item.get('job'), item.get('group'), item.get('index')
-        if isinstance(self.index, str) and self.index.isdigit():
+        for key in ('job', 'group'):
+            # None: a VM of no job (running_allocations), which only uses capacity
+            if item.get(key) is not None and not isinstance(item[key], str):
+                raise PlacementError('{0}.{1} must be a string, got {2}'.format(what, key, _describe(item[key])))
+        if isinstance(self.index, str) and self.index.isdecimal():
             # as qemu_task labels carry it (nomad_alloc_index)
             self.index = int(self.index)
         self.name = item.get('name') or '{0}.{1}[{2}]'.format(self.job, self.group, self.index)
@@ -269,10 +288,16 @@ class Host:
             raise PlacementError('{0}.meta must be a dictionary, got {1}'.format(what, _describe(meta)))
         self.attributes.update(('meta.' + str(key), value) for key, value in meta.items())
         self.attributes.update(attributes)
+        if item.get('capacity') is None:
+            # 0 would quietly make the host useless
+            raise PlacementError("{0}.capacity must be given, such as {{'memory': 65536, 'cpus': 16}}".format(what))
         cpus, memory = _resources(item.get('capacity'), what + '.capacity')
         reserved_cpus, reserved_memory = _resources(item.get('reserved'), what + '.reserved')
         self.cpus, self.memory = max(cpus - reserved_cpus, 0), max(memory - reserved_memory, 0)
-        self.reachable = item.get('reachable', True) is not False
+        self.reachable = item.get('reachable', True)
+        if not isinstance(self.reachable, bool):
+            # a string such as 'false' would otherwise count as reachable
+            raise PlacementError('{0}.reachable must be true or false, got {1}'.format(what, _describe(self.reachable)))
         self.existing = [Existing(existing, self.name, '{0}.allocations[{1}]'.format(what, position))
                          for position, existing in enumerate(item.get('allocations') or [])]
         self.position = None

@@ -11,16 +11,20 @@
 
 1. allocations of jobs not planned only use capacity;
 2. each running allocation of a planned job that the jobs no longer want is stopped (a lower count
-   stops the highest indexes); of two copies of one allocation the one on the first reachable host by
-   name stays;
+   stops the highest indexes, whatever runs where: unlike Nomad, lost allocations are not stopped
+   first and a running set that meets the count is not kept as it is, see docs/placement.md); of
+   copies of one allocation (on two hosts or one) the first on a reachable host by name is kept;
 3. each wanted allocation that runs stays on its host (sticky) while the host is reachable, meets its
    constraints, distinct_hosts and distinct_property, and has room for it next to what stayed before
-   it (in job, group, index order): ``ignore`` when its ``spec`` is unchanged, ``update`` (in place)
-   when not; otherwise it is rescheduled (``migrate``, with the reason);
+   it (in job, group, index order; one that grows, next to all that runs there): ``ignore`` when its ``spec`` is unchanged, ``update`` (in place)
+   when not; otherwise it is rescheduled (``migrate``, with the reason). Unlike Nomad, which does
+   not re-check the running allocations of an unchanged job, ``ignore`` ones are checked too;
 4. the rest is placed, group after group (by job and group name), index after index: ``create``, or
    ``migrate`` for a rescheduled one, on the feasible host with the best score (scorer.py); ties go to
    the first host by name. What cannot be placed is listed in ``failures`` with Nomad's counts of
-   why each host was left out.
+   why each host was left out. A rescheduled allocation whose host is reachable keeps its old
+   resources there until it is placed elsewhere; if no host takes it, it keeps running as it was
+   (``ignore``), as Nomad backs out the stop; on an unreachable host it is stopped.
 
 Unlike Nomad, every feasible host is scored (Nomad scores a random sample of log2(hosts), or
 max(count, 100) with spreads or affinities): the result does not depend on chance or on the order of
@@ -29,8 +33,9 @@ the input.
 Cost: capacity is kept per host as placements go; constraints are checked once per distinct rule and
 distinct pair of attribute values; each group builds its heaps once (O(hosts), a copy of a heap shared
 by the groups asking for the same when it has no spreads) and each placement costs
-O(partitions x log(hosts)), a partition being a combination of the values of the group's spread
-attributes (one without spreads).
+O((classes + changed partitions) x log(hosts)), a partition being a combination of the values of
+the group's spread attributes (one without spreads) and a class the partitions whose values have
+the same counts (scorer.py): a spread over ``${node.unique.name}`` is not O(hosts) per placement.
 """
 
 from __future__ import annotations
@@ -80,9 +85,10 @@ class _State:
         self.stamps[position] += 1
         self.changes.append(position)
 
-    def add(self, alloc, position):
-        """Record that ``alloc`` (a Wanted) runs on the host at ``position``."""
-        self.use(position, alloc.cpus, alloc.memory)
+    def add(self, alloc, position, use=True):
+        """Record that ``alloc`` (a Wanted) runs on the host at ``position``; ``use=False`` when its capacity is counted already."""
+        if use:
+            self.use(position, alloc.cpus, alloc.memory)
         for table, key in ((self.job_hosts, alloc.job), (self.group_hosts, (alloc.job, alloc.group))):
             hosts = table.setdefault(key, {})
             hosts[position] = hosts.get(position, 0) + 1
@@ -144,8 +150,13 @@ def _stop_reason(existing, planned_groups):
     return 'the job no longer has an allocation named {0!r}'.format(existing.name)
 
 
-def _why_not_stay(state, eligibility, alloc, existing, position, failed):
-    """Why ``alloc``, running on the host at ``position``, cannot stay there; None when it can."""
+def _why_not_stay(state, eligibility, alloc, existing, position, failed, others=(0, 0)):
+    """Why ``alloc``, running on the host at ``position``, cannot stay there; None when it can.
+
+    ``others`` are the CPUs and memory of the host's other running allocations of the planned jobs
+    not counted yet (undecided, or rescheduled and running until they move): an allocation that
+    grows must have room next to them too, or growing in place could over-commit the host.
+    """
     host = state.hosts[position]
     if not host.reachable:
         return 'host {0} is unreachable'.format(host.name)
@@ -157,7 +168,8 @@ def _why_not_stay(state, eligibility, alloc, existing, position, failed):
     conflict = state.distinct_property_conflict(alloc, position, eligibility)
     if conflict:
         return '{0} on host {1}'.format(conflict, host.name)
-    dimension = state.exhausted(position, alloc.cpus, alloc.memory)
+    grows = alloc.cpus > existing.cpus or alloc.memory > existing.memory
+    dimension = state.exhausted(position, alloc.cpus + (others[0] if grows else 0), alloc.memory + (others[1] if grows else 0))
     if dimension:
         grown = ' with its new resources' if (alloc.cpus, alloc.memory) != (existing.cpus, existing.memory) else ''
         return 'host {0} has no room for it{1} ({2} exhausted)'.format(host.name, grown, dimension)
@@ -168,9 +180,9 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
     """Plan where the wanted ``allocations`` run on ``hosts``; see the module's docstring and inputs.py.
 
     ``algorithm`` is Nomad's scheduler algorithm: ``binpack`` (fill hosts) or ``spread`` (empty
-    hosts first). ``jobs`` lists the job IDs the plan is for (default: those of ``allocations``):
-    a running allocation of one of them that is not wanted is stopped, those of other jobs are left
-    alone.
+    hosts first). ``jobs`` lists job IDs the plan is for besides those of ``allocations`` (a job
+    with no allocations wanted any more is named here): a running allocation of a planned job that
+    is not wanted is stopped, those of other jobs are left alone.
 
     Returns ``{'algorithm', 'allocations', 'failures', 'hosts'}``:
 
@@ -181,15 +193,19 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
     - ``failures``: one entry per allocation no host can take, ``{'job', 'group', 'index', 'name',
       'reason', 'metrics'}``, ``metrics`` as Nomad's AllocMetric counts them: ``{'hosts_evaluated',
       'hosts_filtered', 'filtered': {reason: hosts}, 'hosts_exhausted', 'exhausted': {dimension: hosts}}``;
-      a rescheduled allocation that fails is also stopped;
+      a rescheduled allocation that fails is stopped when its host is unreachable, and otherwise
+      keeps running there (``ignore``, the reason saying why it could not move);
     - ``hosts``: per host name ``{'cpus', 'memory', 'capacity': {'cpus', 'memory'}}``, what the plan uses.
 
     Raises PlacementError (a ValueError) for input it cannot read.
     """
     if algorithm not in ALGORITHMS:
         raise PlacementError('algorithm must be one of {0}, got {1!r}'.format(', '.join(ALGORITHMS), algorithm))
+    if jobs is not None and (not isinstance(jobs, (list, tuple)) or not all(isinstance(job, str) for job in jobs)):
+        raise PlacementError('jobs must be a list of job IDs (strings), got {0!r}'.format(jobs))
     wanted, hosts = read_inputs(allocations, hosts)
-    planned_jobs = set(alloc.job for alloc in wanted) if jobs is None else set(jobs)
+    # the jobs of the wanted allocations are always planned
+    planned_jobs = set(alloc.job for alloc in wanted).union(jobs or ())
     planned_groups = {}
     for alloc in wanted:
         planned_groups[(alloc.job, alloc.group)] = alloc.count
@@ -213,19 +229,31 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
         keep = next((copy for copy in copies if copy[1].reachable), copies[0])
         running[key] = keep
         for existing, host in copies:
-            if host is not keep[1]:
-                entries.append(_entry(existing, 'stop', host.name, 'a copy of the allocation that stays on host {0}'.format(keep[1].name)))
+            # by identity of the copy: a second copy on the same host is stopped too
+            if existing is not keep[0]:
+                entries.append(_entry(existing, 'stop', host.name,
+                                      'another copy of the allocation runs on host {0} and is the one kept'.format(keep[1].name)))
 
     # 3.: sticky allocations.
     to_place = []
+    # per host, the old resources of the running allocations to stay or move not counted yet
+    others = [[0, 0] for _host in hosts]
+    for alloc in wanted:
+        found = running.get(alloc.key)
+        if found is not None and found[1].reachable:
+            others[found[1].position][0] += found[0].cpus
+            others[found[1].position][1] += found[0].memory
     for alloc in wanted:
         found = running.get(alloc.key)
         if found is None:
-            to_place.append((alloc, None, 'new allocation'))
+            to_place.append((alloc, None, 'new allocation', None))
             continue
         existing, host = found
+        if host.reachable:
+            others[host.position][0] -= existing.cpus
+            others[host.position][1] -= existing.memory
         failed = eligibility.constraints(alloc.constraints, alloc.name)
-        reason = _why_not_stay(state, eligibility, alloc, existing, host.position, failed)
+        reason = _why_not_stay(state, eligibility, alloc, existing, host.position, failed, others[host.position])
         if reason is None:
             state.add(alloc, host.position)
             changed = [what for what, same in (('spec', existing.spec == alloc.spec),
@@ -235,7 +263,18 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
             else:
                 entries.append(_entry(alloc, 'ignore', host.name, 'unchanged'))
         else:
-            to_place.append((alloc, host.name, reason))
+            held = None
+            if host.reachable:
+                held = (host.position, existing.cpus, existing.memory)
+                # it runs until it has moved: an allocation after it that grows must leave it room
+                others[host.position][0] += existing.cpus
+                others[host.position][1] += existing.memory
+            to_place.append((alloc, host.name, reason, held))
+    # A rescheduled allocation on a reachable host runs there until it has moved (and keeps running if it
+    # cannot): its old resources count before anything is placed, and are freed once it is placed elsewhere.
+    for _alloc, _previous, _reason, held in to_place:
+        if held is not None:
+            state.use(*held)
 
     # 4.: placements, group after group.
     failures = []
@@ -282,24 +321,37 @@ def _index_key(index):
 
 
 def _place_group(state, eligibility, algorithm, items, entries, failures):
-    """Place allocations of one group that ask for the same (``(alloc, previous host, reason)`` in index order)."""
+    """Place allocations of one group that ask for the same, in index order.
+
+    Each item is ``(alloc, previous host name, reason, held)``, ``held`` being ``(position, cpus,
+    memory)`` of the running allocation it replaces on a reachable host, or None. A held one that no
+    host takes keeps running as it was, as Nomad backs out the stop of a destructive update whose
+    placement fails (PopUpdate); one on an unreachable host is stopped.
+    """
     first = items[0][0]
     scorer = GroupScorer(state, eligibility, algorithm, first)
     metrics = None
-    for alloc, previous, reason in items:
+    for alloc, previous, reason, held in items:
         chosen = None if metrics is not None else scorer.select()
         if chosen is None:
-            # Hosts only fill up while a group is placed: once one allocation fails, the others do too.
+            # Once one allocation fails, the others (asking for the same) do too: room only frees
+            # when an allocation of the group moves away, and none does after a failure.
             if metrics is None:
                 metrics = scorer.metrics()
             message = 'no host can take it: ' + describe_metrics(metrics)
             failures.append({'job': alloc.job, 'group': alloc.group, 'index': alloc.index, 'name': alloc.name,
                              'reason': message, 'metrics': metrics})
-            if previous is not None:
+            if held is not None:
+                state.add(alloc, held[0], use=False)
+                entries.append(_entry(alloc, 'ignore', previous, '{0}, and {1}; it keeps running as it was'.format(reason, message)))
+            elif previous is not None:
                 entries.append(_entry(alloc, 'stop', previous, '{0}, and {1}'.format(reason, message)))
             continue
         position, score = chosen
         scorer.place(position)
+        if held is not None:
+            state.use(held[0], -held[1], -held[2])
+            scorer.refresh(held[0])
         name = state.hosts[position].name
         if previous is None:
             entries.append(_entry(alloc, 'create', name, reason, score=score))

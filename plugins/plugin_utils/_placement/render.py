@@ -13,6 +13,7 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._placement.planner im
 
 _MARKS = {'create': '+', 'update': '~', 'ignore': ' ', 'migrate': '+/-', 'stop': '-'}
 _WORDS = {'create': 'create', 'update': 'in-place update', 'ignore': 'ignore', 'migrate': 'migrate', 'stop': 'stop'}
+_DIMENSIONS = {'cpus': 'cpu'}
 
 
 def _plural(number, word):
@@ -65,14 +66,16 @@ def render_plan(plan, verbose=False):
             lines.append('  Task Group "{0}" of job "{1}" (failed to place {2}):'.format(group, job, _plural(len(failures), 'allocation')))
             metrics = failures[0]['metrics']
             for reason, number in sorted(metrics['filtered'].items(), key=lambda item: (-item[1], item[0])):
-                if reason.startswith('distinct_') or reason.startswith('missing property') or reason == 'unreachable':
+                # Nomad lists distinct_hosts and distinct_property as constraints too
+                if reason.startswith('missing property') or reason == 'unreachable':
                     lines.append('    * {0}: {1} excluded by filter'.format(reason, _plural(number, 'host')))
                 else:
                     lines.append('    * Constraint "{0}": {1} excluded by filter'.format(reason, _plural(number, 'host')))
             if metrics['hosts_exhausted']:
                 lines.append('    * Resources exhausted on {0}'.format(_plural(metrics['hosts_exhausted'], 'host')))
             for dimension, number in sorted(metrics['exhausted'].items()):
-                lines.append('    * Dimension "{0}" exhausted on {1}'.format(dimension, _plural(number, 'host')))
+                # Nomad's dimension names: cpu, memory
+                lines.append('    * Dimension "{0}" exhausted on {1}'.format(_DIMENSIONS.get(dimension, dimension), _plural(number, 'host')))
             if not metrics['hosts_evaluated']:
                 lines.append('    * No hosts were eligible for evaluation')
     return '\n'.join(lines) + '\n'

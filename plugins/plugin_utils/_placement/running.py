@@ -37,7 +37,7 @@ def running_allocations(tasks):
         labels = task.get('labels') if isinstance(task.get('labels'), dict) else {}
         config = task.get('config') if isinstance(task.get('config'), dict) else {}
         job, group, index = labels.get('nomad_job'), labels.get('nomad_group'), labels.get('nomad_alloc_index')
-        if isinstance(index, str) and index.isdigit():
+        if isinstance(index, str) and index.isdecimal():
             index = int(index)
         if job and group and isinstance(index, int) and not isinstance(index, bool):
             key = (job, group, index)

@@ -14,11 +14,16 @@ affinities, and the spread score when it has spreads and the score is not 0.
 Only the spread score depends on other hosts, and it is the same for all hosts with the same values
 of the spread attributes: the hosts are partitioned by those values, and each partition keeps two
 heaps of the part of the score that is the host's own (hosts without and with allocations of the
-group, whose means are over one score fewer or more). The best host is the best of the tops of the
-heaps, so a placement costs O(partitions x log(hosts)). Without spreads, the heap of the hosts
+group, whose means are over one score fewer or more). The spread score of a partition only depends
+on the counts of its values (and the desired ones): partitions with the same are in one class, and
+each class keeps two heaps of the tops of its partitions' heaps. A select scores each class once
+(the least and most used counts computed once), so a placement costs O(classes + changed
+partitions x log(hosts)), and a spread over a per-host attribute (``${node.unique.name}``) does not
+cost O(hosts) per placement. Without spreads, the heap of the hosts
 without the group is shared by the groups that ask for the same (see _build_shared). A heap entry carries the host's stamp (see
 planner._State) and is dropped when it is stale, when the host has no room left, or when distinct_hosts
-or distinct_property keep the group off it: while a group is placed, hosts only fill up.
+or distinct_property keep the group off it: while a group is placed, hosts only fill up, but for the
+host an allocation moves away from, which is pushed again (``refresh``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._placement.scoring im
     anti_affinity_penalty,
     binpack_fit,
     desired_counts,
-    even_spread_boost,
+    even_spread_boost_of,
     fit_score,
     spread_fit,
     target_spread_boost,
@@ -92,8 +97,14 @@ class GroupScorer:
         self.partition_of = {}
         self.partitions = []
         self.heaps = []
+        # with spreads: each partition's class (see _class), the classes' heaps of partition tops,
+        # and per spread the partitions of each value
+        self.class_of = []
+        self.class_heaps = {}
+        self.members = []
         if self.spreads:
             self._build_partitions(eligibility)
+            self._build_classes()
         else:
             self._build_shared()
 
@@ -123,16 +134,73 @@ class GroupScorer:
             after_cpus, after_memory = used_cpus[position] + cpus, used_memory[position] + memory
             if after_cpus > host.cpus or after_memory > host.memory or (checks and not self._feasible(position)):
                 continue
+            # in _own's order (fit, anti-affinity, affinity), so that both give the same floats
             own = fit(host.cpus, host.memory, after_cpus, after_memory) / BINPACK_MAX_FIT_SCORE
-            if affinity is not None:
-                own += affinity[position]
             collided = group_hosts.get(position, 0)
             if collided:
                 own += anti_affinity_penalty(collided, alloc.count)
+            if affinity is not None:
+                own += affinity[position]
             heaps[partition_of[position]][1 if collided else 0].append((-own, host.name, position, stamps[position]))
         for clean, collided in heaps:
             heapq.heapify(clean)
             heapq.heapify(collided)
+
+    def _build_classes(self):
+        self.members = [{} for _spread in self.spreads]
+        for number, key in enumerate(self.partitions):
+            for members, value in zip(self.members, key):
+                members.setdefault(value, []).append(number)
+            self.class_of.append(None)
+            self._reclass(number)
+
+    def _class(self, key):
+        """What the spread score of the partition of spread values ``key`` depends on, per spread."""
+        parts = []
+        for spread, value in zip(self.spreads, key):
+            if value is None:
+                parts.append((0,))
+            elif not spread.desired:
+                parts.append((1, spread.counts.get(value, 0)))
+            else:
+                desired = spread.desired.get(value)
+                if desired is None:
+                    parts.append((2,))
+                elif desired == 0:
+                    parts.append((3,))
+                else:
+                    parts.append((4, desired, spread.counts.get(value, 0)))
+        return tuple(parts)
+
+    def _reclass(self, number):
+        """Put the partition in its class now and offer the tops of its heaps there."""
+        if not self.heaps[number][0] and not self.heaps[number][1]:
+            return
+        self.class_of[number] = key = self._class(self.partitions[number])
+        heaps = self.class_heaps.get(key)
+        if heaps is None:
+            heaps = self.class_heaps[key] = ([], [])
+        for collided in (0, 1):
+            top = self._top(self.heaps[number][collided], not collided)
+            if top is not None:
+                heapq.heappush(heaps[collided], top + (number,))
+
+    def _class_top(self, key, collided):
+        """The best valid partition top in the class's heap: the partition is still in the class and that is still its top."""
+        heap = self.class_heaps[key][collided]
+        while heap:
+            entry = heap[0]
+            number = entry[4]
+            if self.class_of[number] == key:
+                top = self._top(self.heaps[number][collided], not collided)
+                if top is not None and top[2:4] == entry[2:4]:
+                    return entry
+                heapq.heappop(heap)
+                if top is not None:
+                    heapq.heappush(heap, top + (number,))
+                continue
+            heapq.heappop(heap)
+        return None
 
     def _build_shared(self):
         """Build the heaps of a group without spreads, the clean one from the plan's heap for what it asks.
@@ -210,26 +278,34 @@ class GroupScorer:
             heapq.heappop(heap)
         return None
 
-    def _spread_score(self, key):
-        """The SpreadIterator's total for hosts whose spread values are ``key``."""
+    def _used_range(self):
+        """Per spread, the least and most used counts above 0 (None when none is), for the even spread boost."""
+        ranges = []
+        for spread in self.spreads:
+            counts = [count for count in spread.counts.values() if count > 0] if not spread.desired else None
+            ranges.append((min(counts), max(counts)) if counts else None)
+        return ranges
+
+    def _spread_score(self, key, ranges=None, lowest=None):
+        """The SpreadIterator's total for hosts whose spread values are ``key``; ``ranges`` as _used_range gives them."""
+        return self._class_score(self._class(key), self._used_range() if ranges is None else ranges, lowest)
+
+    def _class_score(self, key, ranges, lowest=None):
+        """The SpreadIterator's total for the hosts of a class (see _class)."""
         total = 0.0
-        lowest = None
-        for spread, value in zip(self.spreads, key):
-            if value is None:
-                # Nomad: the attribute is missing on the host
+        for spread, part, used in zip(self.spreads, key, ranges):
+            kind = part[0]
+            if kind in (0, 2):
+                # Nomad: the attribute is missing on the host, or its value has no target
                 total -= 1.0
-            elif not spread.desired:
-                total += even_spread_boost(spread.counts, value)
+            elif kind == 1:
+                total += 0.0 if used is None else even_spread_boost_of(part[1], used[0], used[1])
+            elif kind == 3:
+                if lowest is None:
+                    lowest = self._lowest_boost()
+                total += lowest
             else:
-                desired = spread.desired.get(value)
-                if desired is None:
-                    total -= 1.0
-                elif desired == 0:
-                    if lowest is None:
-                        lowest = self._lowest_boost()
-                    total += lowest
-                else:
-                    total += target_spread_boost(desired, spread.counts.get(value, 0), spread.weight, self.sum_weights)
+                total += target_spread_boost(part[1], part[2], spread.weight, self.sum_weights)
         return total
 
     def _lowest_boost(self):
@@ -245,6 +321,8 @@ class GroupScorer:
 
     def select(self):
         """``(host position, score)`` of the best host for the next allocation, or None when none can take it."""
+        if self.spreads:
+            return self._select_by_class()
         best = None
         for number, key in enumerate(self.partitions):
             if not self.heaps[number][0] and not self.heaps[number][1]:
@@ -253,6 +331,28 @@ class GroupScorer:
             extra = 1 if spread != 0.0 else 0
             for collided, heap in enumerate(self.heaps[number]):
                 entry = self._top(heap, not collided)
+                if entry is None:
+                    continue
+                score = (spread - entry[0]) / (self.base + collided + extra)
+                candidate = (-score, entry[1], entry[2])
+                if best is None or candidate < best:
+                    best = candidate
+        if best is None:
+            return None
+        return best[2], -best[0]
+
+    def _select_by_class(self):
+        best = None
+        ranges = self._used_range()
+        lowest = self._lowest_boost()
+        for key in list(self.class_heaps):
+            entries = [self._class_top(key, collided) for collided in (0, 1)]
+            if entries == [None, None]:
+                del self.class_heaps[key]
+                continue
+            spread = self._class_score(key, ranges, lowest)
+            extra = 1 if spread != 0.0 else 0
+            for collided, entry in enumerate(entries):
                 if entry is None:
                     continue
                 score = (spread - entry[0]) / (self.base + collided + extra)
@@ -282,6 +382,26 @@ class GroupScorer:
                 spread.counts[value] = spread.counts.get(value, 0) + 1
         if self._feasible(position):
             heapq.heappush(self.heaps[self.partition_of[position] if self.spreads else 0][1], self._entry(position))
+        if self.spreads:
+            self._changed(self.partition_of[position])
+
+    def _changed(self, number):
+        """The partition's heaps and counts changed: it and those sharing a value with it may change class."""
+        affected = set()
+        for members, value in zip(self.members, self.partitions[number]):
+            affected.update(members[value])
+        for other in sorted(affected):
+            if other == number or self.class_of[other] != self._class(self.partitions[other]):
+                self._reclass(other)
+
+    def refresh(self, position):
+        """Push the host at ``position`` again after room was freed on it (an allocation moved away)."""
+        if self._eligible(position) and self._feasible(position):
+            collided = position in self.group_hosts
+            heap = self.heaps[self.partition_of[position] if self.spreads else 0][1 if collided else 0]
+            heapq.heappush(heap, self._entry(position, clean=not collided))
+            if self.spreads:
+                self._reclass(self.partition_of[position])
 
     def metrics(self):
         """Why no host can take the next allocation, counted per reason as Nomad's AllocMetric does."""

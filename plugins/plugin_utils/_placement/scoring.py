@@ -125,8 +125,11 @@ def even_spread_boost(used_counts, value):
     counts = [count for count in used_counts.values() if count > 0]
     if not counts:
         return 0.0
-    current = used_counts.get(value, 0)
-    min_count, max_count = min(counts), max(counts)
+    return even_spread_boost_of(used_counts.get(value, 0), min(counts), max(counts))
+
+
+def even_spread_boost_of(current, min_count, max_count):
+    """even_spread_boost from the value's count and the least and most used counts (above 0) of the group."""
     if current != min_count:
         return float(min_count - current) / min_count
     if min_count == max_count:

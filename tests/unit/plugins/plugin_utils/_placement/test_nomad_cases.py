@@ -54,7 +54,6 @@ def wanted(count, job='foo', group='web', index=None, memory=0, cpus=0, **extra)
 def test_score_fit(used_cpu, used_memory, binpack, spread):
     assert binpack_fit(2048, 4096, used_cpu, used_memory) == pytest.approx(binpack, abs=0.001)
     assert spread_fit(2048, 4096, used_cpu, used_memory) == pytest.approx(spread, abs=0.001)
-    assert binpack_fit(2048, 4096, used_cpu, used_memory) + spread_fit(2048, 4096, used_cpu, used_memory) == pytest.approx(18.0)
 
 
 # TestJobAntiAffinity_PlannedAlloc (rank_test.go): count 4, two allocations of the group on node 0.
@@ -70,6 +69,12 @@ def test_job_anti_affinity():
 def test_score_normalization():
     assert final_score([-0.75, -1.0]) == -0.875
     assert final_score([0.0]) == 0.0
+    # through the planner: the mean is over the scores that apply, the anti-affinity only where the group runs
+    capacity = {'memory': 4096, 'cpus': 4}
+    hosts = [host('a', [running(memory=1024, cpus=1)], capacity=capacity), host('b', capacity=capacity)]
+    scores = score_hosts(wanted(2, memory=1024, cpus=1), hosts)
+    assert scores['a'] == pytest.approx((binpack_fit(4, 4096, 2, 2048) / 18 + anti_affinity_penalty(1, 2)) / 2)
+    assert scores['b'] == pytest.approx(binpack_fit(4, 4096, 1, 1024) / 18)
 
 
 # mock.Node() is in dc1, of class linux-medium-pci, with no kernel.version; the test changes these.

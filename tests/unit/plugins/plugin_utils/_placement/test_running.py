@@ -36,3 +36,8 @@ def test_they_feed_the_planner():
     plan = plan_placement([{'job': 'web', 'group': 'front', 'index': 0, 'resources': {'memory': 1024, 'cpus': 1}}], hosts)
     assert [(entry['action'], entry['host']) for entry in plan['allocations']] == [('ignore', 'a')]
     assert plan['hosts']['a'] == {'cpus': 2, 'memory': 3072, 'capacity': {'cpus': 4, 'memory': 4096}}
+
+
+def test_an_index_label_of_other_digits_stands_alone():
+    [alloc] = running_allocations([task('web-front-odd', 'web', 'front', '\u00b2')])
+    assert (alloc['job'], alloc['index']) == (None, 'web-front-odd')
