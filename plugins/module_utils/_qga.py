@@ -189,62 +189,13 @@ def _wait(fileno, events, seconds):
     return bool(poller.poll(int(seconds * 1000 + 0.999)))
 
 
-class SocketTransport:
-    """A connected AF_UNIX stream socket."""
+class _DescriptorTransport:
+    """Bytes over a descriptor to read from and one to write to (the same one for a socket), non-blocking, with deadlines."""
 
-    def __init__(self, sock, name):
-        self.sock = sock
-        self.name = name
-        sock.setblocking(False)
-
-    def send(self, data, deadline):
-        view = memoryview(data)
-        while view:
-            if not _wait(self.sock.fileno(), select.POLLOUT, deadline - time.monotonic()):
-                raise QGATimeout('timed out writing to {0}'.format(self.name))
-            try:
-                sent = self.sock.send(view)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError as exc:
-                if exc.errno in _CLOSED_ERRNOS:
-                    raise QGAConnectionClosed('{0} was closed by the other end'.format(self.name)) from None
-                raise QGAError('cannot write to {0}: {1}'.format(self.name, exc.strerror or exc)) from None
-            view = view[sent:]
-
-    def recv(self, deadline):
-        """Some bytes, b'' at EOF; QGATimeout when nothing came before the deadline."""
-        while True:
-            if not _wait(self.sock.fileno(), select.POLLIN | select.POLLPRI, deadline - time.monotonic()):
-                raise QGATimeout('timed out reading from {0}'.format(self.name))
-            try:
-                return self.sock.recv(_RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError as exc:
-                if exc.errno in _CLOSED_ERRNOS:
-                    return b''
-                raise QGAError('cannot read from {0}: {1}'.format(self.name, exc.strerror or exc)) from None
-
-    def queued(self):
-        """True while QEMU has not accepted this connection (it serves another client), None when unknown."""
-        return queued(self.sock)
-
-    def close(self):
-        self.sock.close()
-
-
-class StreamTransport:
-    """Two file descriptors: one to read the agent's replies from, one to write requests to.
-
-    ``on_close`` (optional) is called by close(), e.g. to end the subprocess they belong to.
-    """
-
-    def __init__(self, read_fd, write_fd, name, on_close=None):
+    def __init__(self, read_fd, write_fd, name):
         self.read_fd = read_fd
         self.write_fd = write_fd
         self.name = name
-        self.on_close = on_close
         os.set_blocking(read_fd, False)
         os.set_blocking(write_fd, False)
 
@@ -264,6 +215,7 @@ class StreamTransport:
             view = view[sent:]
 
     def recv(self, deadline):
+        """Some bytes, b'' at EOF; QGATimeout when nothing came before the deadline."""
         while True:
             if not _wait(self.read_fd, select.POLLIN | select.POLLPRI, deadline - time.monotonic()):
                 raise QGATimeout('timed out reading from {0}'.format(self.name))
@@ -275,6 +227,32 @@ class StreamTransport:
                 if exc.errno in _CLOSED_ERRNOS:
                     return b''
                 raise QGAError('cannot read from {0}: {1}'.format(self.name, exc.strerror or exc)) from None
+
+
+class SocketTransport(_DescriptorTransport):
+    """A connected AF_UNIX stream socket."""
+
+    def __init__(self, sock, name):
+        self.sock = sock
+        super().__init__(sock.fileno(), sock.fileno(), name)
+
+    def queued(self):
+        """True while QEMU has not accepted this connection (it serves another client), None when unknown."""
+        return queued(self.sock)
+
+    def close(self):
+        self.sock.close()
+
+
+class StreamTransport(_DescriptorTransport):
+    """Two file descriptors: one to read the agent's replies from, one to write requests to.
+
+    ``on_close`` (optional) is called by close(), e.g. to end the subprocess they belong to.
+    """
+
+    def __init__(self, read_fd, write_fd, name, on_close=None):
+        super().__init__(read_fd, write_fd, name)
+        self.on_close = on_close
 
     def close(self):
         if self.on_close is not None:
