@@ -328,15 +328,8 @@ class GroupScorer:
             if not self.heaps[number][0] and not self.heaps[number][1]:
                 continue
             spread = self._spread_score(key) if self.spreads else 0.0
-            extra = 1 if spread != 0.0 else 0
-            for collided, heap in enumerate(self.heaps[number]):
-                entry = self._top(heap, not collided)
-                if entry is None:
-                    continue
-                score = (spread - entry[0]) / (self.base + collided + extra)
-                candidate = (-score, entry[1], entry[2])
-                if best is None or candidate < best:
-                    best = candidate
+            entries = [self._top(heap, not collided) for collided, heap in enumerate(self.heaps[number])]
+            best = self._better(best, spread, entries)
         if best is None:
             return None
         return best[2], -best[0]
@@ -351,17 +344,22 @@ class GroupScorer:
                 del self.class_heaps[key]
                 continue
             spread = self._class_score(key, ranges, lowest)
-            extra = 1 if spread != 0.0 else 0
-            for collided, entry in enumerate(entries):
-                if entry is None:
-                    continue
-                score = (spread - entry[0]) / (self.base + collided + extra)
-                candidate = (-score, entry[1], entry[2])
-                if best is None or candidate < best:
-                    best = candidate
+            best = self._better(best, spread, entries)
         if best is None:
             return None
         return best[2], -best[0]
+
+    def _better(self, best, spread, entries):
+        """``best`` or a better candidate among the tops of a partition's two heaps (without, with collisions)."""
+        extra = 1 if spread != 0.0 else 0
+        for collided, entry in enumerate(entries):
+            if entry is None:
+                continue
+            score = (spread - entry[0]) / (self.base + collided + extra)
+            candidate = (-score, entry[1], entry[2])
+            if best is None or candidate < best:
+                best = candidate
+        return best
 
     def score(self, position):
         """The host's score for the next allocation now, or None when it cannot take it."""
