@@ -45,8 +45,8 @@ def test_default_restart_is_nomads_service_default():
 
 
 def test_restart_keys_take_durations_and_defaults():
-    assert check_restart({'attempts': '3', 'delay': '5s', 'interval': '1m30s'}) == {'attempts': 3, 'interval': 90.0, 'delay': 5.0,
-                                                                                   'mode': 'fail'}
+    expected = {'attempts': 3, 'interval': 90.0, 'delay': 5.0, 'mode': 'fail'}
+    assert check_restart({'attempts': '3', 'delay': '5s', 'interval': '1m30s'}) == expected
 
 
 @pytest.mark.parametrize('value, words', [
