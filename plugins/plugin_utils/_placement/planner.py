@@ -243,10 +243,20 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
         if found is not None and found[1].reachable:
             others[found[1].position][0] += found[0].cpus
             others[found[1].position][1] += found[0].memory
-    for alloc in wanted:
+    # Who stays is decided for the allocations that do not grow first: they need no more room than they
+    # hold, and deciding them first leaves the most room to those that grow. In input order, an earlier
+    # allocation that grows could be moved for want of room that a later one then frees by shrinking,
+    # and a second plan (with the later one shrunk) would decide otherwise.
+    decided = {}
+
+    def grows(alloc):
+        found = running.get(alloc.key)
+        return found is not None and (alloc.cpus > found[0].cpus or alloc.memory > found[0].memory)
+
+    for alloc in sorted(wanted, key=grows):
         found = running.get(alloc.key)
         if found is None:
-            to_place.append((alloc, None, 'new allocation', None))
+            decided[alloc.key] = [None, (alloc, None, 'new allocation', None)]
             continue
         existing, host = found
         if host.reachable:
@@ -259,9 +269,9 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
             changed = [what for what, same in (('spec', existing.spec == alloc.spec),
                                                ('resources', (existing.cpus, existing.memory) == (alloc.cpus, alloc.memory))) if not same]
             if changed:
-                entries.append(_entry(alloc, 'update', host.name, '{0} changed; updated in place'.format(' and '.join(changed))))
+                decided[alloc.key] = [_entry(alloc, 'update', host.name, '{0} changed; updated in place'.format(' and '.join(changed))), None]
             else:
-                entries.append(_entry(alloc, 'ignore', host.name, 'unchanged'))
+                decided[alloc.key] = [_entry(alloc, 'ignore', host.name, 'unchanged'), None]
         else:
             held = None
             if host.reachable:
@@ -269,7 +279,14 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
                 # it runs until it has moved: an allocation after it that grows must leave it room
                 others[host.position][0] += existing.cpus
                 others[host.position][1] += existing.memory
-            to_place.append((alloc, host.name, reason, held))
+            decided[alloc.key] = [None, (alloc, host.name, reason, held)]
+    # The entries and the placements in input order (a group's allocations by index).
+    for alloc in wanted:
+        entry, item = decided[alloc.key]
+        if entry is not None:
+            entries.append(entry)
+        else:
+            to_place.append(item)
     # A rescheduled allocation on a reachable host runs there until it has moved (and keeps running if it
     # cannot): its old resources count before anything is placed, and are freed once it is placed elsewhere.
     for _alloc, _previous, _reason, held in to_place:

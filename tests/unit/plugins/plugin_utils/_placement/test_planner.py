@@ -66,6 +66,17 @@ def test_sticky_update_stop_and_migrate():
     assert by_name['web.front[3]']['reason'] == "group 'front' has count = 3, so index 3 is no longer wanted"
 
 
+def test_what_stays_does_not_depend_on_which_allocation_comes_first():
+    # 0 grows into the CPU that 1 gives up: the shrinking one is decided first, so 0 finds the room it
+    # frees, and a second plan (with 1 shrunk) decides the same.
+    hosts = [host('a', [runs(0, cpus=0), runs(1, cpus=1)], cpus=1)]
+    wanted = [alloc(0, count=2, cpus=1), alloc(1, count=2, cpus=0)]
+    plan = plan_placement(wanted, hosts)
+    assert actions(plan) == [('web.front[0]', 'update', 'a'), ('web.front[1]', 'update', 'a')]
+    again = plan_placement(wanted, [host('a', [runs(0, cpus=1), runs(1, cpus=0)], cpus=1)])
+    assert actions(again) == [('web.front[0]', 'ignore', 'a'), ('web.front[1]', 'ignore', 'a')]
+
+
 def test_ineligible_and_over_capacity_hosts_reschedule():
     hosts = [
         host('a', [runs(0)], kernel='windows'),
