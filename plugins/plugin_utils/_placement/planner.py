@@ -150,6 +150,11 @@ def _stop_reason(existing, planned_groups):
     return 'the job no longer has an allocation named {0!r}'.format(existing.name)
 
 
+def _grows(alloc, existing):
+    """Whether ``alloc`` asks for more CPUs or memory than the running ``existing`` holds."""
+    return alloc.cpus > existing.cpus or alloc.memory > existing.memory
+
+
 def _why_not_stay(state, eligibility, alloc, existing, position, failed, others=(0, 0)):
     """Why ``alloc``, running on the host at ``position``, cannot stay there; None when it can.
 
@@ -168,7 +173,7 @@ def _why_not_stay(state, eligibility, alloc, existing, position, failed, others=
     conflict = state.distinct_property_conflict(alloc, position, eligibility)
     if conflict:
         return '{0} on host {1}'.format(conflict, host.name)
-    grows = alloc.cpus > existing.cpus or alloc.memory > existing.memory
+    grows = _grows(alloc, existing)
     dimension = state.exhausted(position, alloc.cpus + (others[0] if grows else 0), alloc.memory + (others[1] if grows else 0))
     if dimension:
         grown = ' with its new resources' if (alloc.cpus, alloc.memory) != (existing.cpus, existing.memory) else ''
@@ -235,7 +240,6 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
                                       'another copy of the allocation runs on host {0} and is the one kept'.format(keep[1].name)))
 
     # 3.: sticky allocations.
-    to_place = []
     # per host, the old resources of the running allocations to stay or move not counted yet
     others = [[0, 0] for _host in hosts]
     for alloc in wanted:
@@ -247,16 +251,17 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
     # hold, and deciding them first leaves the most room to those that grow. In input order, an earlier
     # allocation that grows could be moved for want of room that a later one then frees by shrinking,
     # and a second plan (with the later one shrunk) would decide otherwise.
-    decided = {}
+    # The placements keep the input order (a group's allocations by index): each is kept with its position.
+    pending = []
 
-    def grows(alloc):
-        found = running.get(alloc.key)
-        return found is not None and (alloc.cpus > found[0].cpus or alloc.memory > found[0].memory)
+    def grows(pair):
+        found = running.get(pair[1].key)
+        return found is not None and _grows(pair[1], found[0])
 
-    for alloc in sorted(wanted, key=grows):
+    for order, alloc in sorted(enumerate(wanted), key=grows):
         found = running.get(alloc.key)
         if found is None:
-            decided[alloc.key] = [None, (alloc, None, 'new allocation', None)]
+            pending.append((order, (alloc, None, 'new allocation', None)))
             continue
         existing, host = found
         if host.reachable:
@@ -269,9 +274,9 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
             changed = [what for what, same in (('spec', existing.spec == alloc.spec),
                                                ('resources', (existing.cpus, existing.memory) == (alloc.cpus, alloc.memory))) if not same]
             if changed:
-                decided[alloc.key] = [_entry(alloc, 'update', host.name, '{0} changed; updated in place'.format(' and '.join(changed))), None]
+                entries.append(_entry(alloc, 'update', host.name, '{0} changed; updated in place'.format(' and '.join(changed))))
             else:
-                decided[alloc.key] = [_entry(alloc, 'ignore', host.name, 'unchanged'), None]
+                entries.append(_entry(alloc, 'ignore', host.name, 'unchanged'))
         else:
             held = None
             if host.reachable:
@@ -279,14 +284,8 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
                 # it runs until it has moved: an allocation after it that grows must leave it room
                 others[host.position][0] += existing.cpus
                 others[host.position][1] += existing.memory
-            decided[alloc.key] = [None, (alloc, host.name, reason, held)]
-    # The entries and the placements in input order (a group's allocations by index).
-    for alloc in wanted:
-        entry, item = decided[alloc.key]
-        if entry is not None:
-            entries.append(entry)
-        else:
-            to_place.append(item)
+            pending.append((order, (alloc, host.name, reason, held)))
+    to_place = [item for _order, item in sorted(pending, key=lambda pair: pair[0])]
     # A rescheduled allocation on a reachable host runs there until it has moved (and keeps running if it
     # cannot): its old resources count before anything is placed, and are freed once it is placed elsewhere.
     for _alloc, _previous, _reason, held in to_place:
