@@ -17,6 +17,7 @@ start that recovers it.
 from __future__ import annotations
 
 import os
+import stat
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._size import parse_size
@@ -83,14 +84,14 @@ def rotate(path, max_files):
     followed.
     """
     removed = []
-    oldest = rotated_name(path, max_files - 1) if max_files > 1 else path
+    oldest = rotated_name(path, max_files - 1)
     for index in range(max_files - 1, -1, -1):
         name = rotated_name(path, index)
         try:
             st = os.lstat(name)
         except FileNotFoundError:
             continue
-        if name == oldest or not _is_regular(st):
+        if name == oldest or not stat.S_ISREG(st.st_mode):
             os.unlink(name)
             removed.append(name)
             continue
@@ -102,7 +103,3 @@ def rotate(path, max_files):
         removed.append(rotated_name(path, index))
         index += 1
     return removed
-
-
-def _is_regular(st):
-    return (st.st_mode & 0o170000) == 0o100000

@@ -131,7 +131,7 @@ def memory_max_mb(memory, accelerator):
 
 
 def cpu_quota(cpus):
-    """CPUQuota for ``cpus`` virtual CPUs (one host CPU each), or None for QEMU's default of one."""
+    """CPUQuota for ``cpus`` virtual CPUs, one host CPU each (unset: QEMU's default of one vCPU)."""
     return '%d%%' % (100 * (cpus or 1))
 
 
