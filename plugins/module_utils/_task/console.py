@@ -21,6 +21,7 @@ import stat
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._size import parse_size
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import whole_number
 
 # Nomad's defaults (logs { max_files = 10, max_file_size = 10 }, in MB).
 DEFAULT_MAX_FILES = 10
@@ -39,12 +40,10 @@ def check_logs(value, option='logs'):
     if unknown:
         raise QemuTaskError('%s has the unknown key(s) %s; it takes max_files and max_file_size' % (option, ', '.join(unknown)),
                             option=option)
-    files = value.get('max_files')
-    if files is not None:
-        if isinstance(files, str) and files.strip().isdigit():
-            files = int(files.strip())
-        if isinstance(files, bool) or not isinstance(files, int) or files < 1:
-            raise QemuTaskError('%s.max_files %r is not a file count; use 1 or more' % (option, files), option=option)
+    if value.get('max_files') is not None:
+        files = whole_number(value['max_files'])
+        if files is None or files < 1:
+            raise QemuTaskError('%s.max_files %r is not a file count; use 1 or more' % (option, value['max_files']), option=option)
         logs['max_files'] = files
     size = value.get('max_file_size')
     if size is not None:

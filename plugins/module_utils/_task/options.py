@@ -106,14 +106,23 @@ def _copy(value):
     return value
 
 
+def whole_number(value):
+    """``value`` as a whole number (an int, or a string of digits as templating gives), or None when it is none (a bool is none)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 def _whole_number(option, value):
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
-        else:
-            raise QemuTaskError('%s %r is not a whole number; use one such as %d' % (option.name, value, option.default or option.bounds[0]),
-                                option=option.name)
-    return value
+    number = whole_number(value)
+    if number is None:
+        raise QemuTaskError('%s %r is not a whole number; use one such as %d' % (option.name, value, option.default or option.bounds[0]),
+                            option=option.name)
+    return number
 
 
 def _check_memory(option, value):

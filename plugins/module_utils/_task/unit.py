@@ -34,6 +34,7 @@ import re
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._duration import format_duration, parse_duration
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import whole_number
 
 RESTART_MODES = ('fail', 'delay')
 # Nomad's restart defaults for service jobs (and system jobs).
@@ -87,12 +88,10 @@ def check_restart(value, option='restart'):
                             option=option)
     restart = dict(DEFAULT_RESTART)
     restart.update((key, item) for key, item in value.items() if item is not None)
-    attempts = restart['attempts']
-    if isinstance(attempts, str) and attempts.strip().isdigit():
-        attempts = int(attempts.strip())
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
-        raise QemuTaskError('%s.attempts %r is not a restart count; use a whole number, 0 (never restart) or more' % (option, attempts),
-                            option=option)
+    attempts = whole_number(restart['attempts'])
+    if attempts is None or attempts < 0:
+        raise QemuTaskError('%s.attempts %r is not a restart count; use a whole number, 0 (never restart) or more'
+                            % (option, restart['attempts']), option=option)
     restart['attempts'] = attempts
     for key in ('interval', 'delay'):
         try:
