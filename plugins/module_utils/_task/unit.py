@@ -10,7 +10,7 @@
 Pure functions, no I/O: the same options always give the same text, byte for byte, so a unit
 edited by hand is told from the collection's by comparing the file with render_unit().
 
-How Nomad's ``restart`` block maps onto systemd (see docs/supervision.md):
+How Nomad's ``restart`` block maps onto systemd:
 
 - ``mode = "fail"``: ``Restart=on-failure``, ``RestartSec=<delay>``, and a start limit of
   ``attempts`` restarts (``attempts + 1`` starts) within ``interval``
