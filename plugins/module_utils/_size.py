@@ -51,3 +51,14 @@ def format_size(size):
         if size >= factor and size % factor == 0:
             return '%d%s' % (size // factor, unit)
     return str(size)
+
+
+def whole_number(value):
+    """``value`` as a whole number (an int, or a string of digits as templating gives), or None when it is none (a bool is none)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None

@@ -20,8 +20,7 @@ import os
 import stat
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._size import parse_size
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import whole_number
+from ansible_collections.nomadic.qemu.plugins.module_utils._size import parse_size, whole_number
 
 # Nomad's defaults (logs { max_files = 10, max_file_size = 10 }, in MB).
 DEFAULT_MAX_FILES = 10
@@ -47,9 +46,11 @@ def check_logs(value, option='logs'):
         logs['max_files'] = files
     size = value.get('max_file_size')
     if size is not None:
-        # A number is megabytes, as in Nomad's job files; a string may name its unit (512K, 10M).
-        if isinstance(size, int) and not isinstance(size, bool):
-            size = '%dM' % size if size > 0 else size
+        # A number (or a string of digits, as templating gives) is megabytes, as in Nomad's job files;
+        # a string may name its unit (512K, 10M).
+        number = whole_number(size)
+        if number is not None:
+            size = '%dM' % number if number > 0 else number
         try:
             logs['max_file_size'] = parse_size(size, '%s.max_file_size' % option)
         except QemuTaskError as exc:

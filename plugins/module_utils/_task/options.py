@@ -20,7 +20,9 @@ import re
 from ansible_collections.nomadic.qemu.plugins.module_utils._duration import format_duration, parse_duration
 from ansible_collections.nomadic.qemu.plugins.module_utils._emulator import DEFAULT_EMULATOR, normalize_emulator
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._size import parse_size
+from ansible_collections.nomadic.qemu.plugins.module_utils._size import parse_size, whole_number
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.console import DEFAULT_MAX_FILE_SIZE, DEFAULT_MAX_FILES, check_logs
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.unit import DEFAULT_RESTART, RESTART_MODES, check_cpu_set, check_restart, check_run_as
 
 STATES = ('running', 'stopped', 'restarted', 'present', 'absent')
 ACCELERATORS = ('tcg', 'kvm', 'auto')
@@ -40,6 +42,8 @@ MAX_KILL_TIMEOUT = 3600.0
 DEFAULT_KILL_TIMEOUT = 5.0
 # The longest wait_for may wait for a guest to become ready.
 MAX_WAIT_TIMEOUT = 3600.0
+# Who keeps the VM running: nobody between runs (none), a systemd unit (systemd), or systemd where it can (auto).
+SUPERVISORS = ('none', 'systemd', 'auto')
 IMAGE_STATES = ('present', 'absent', 'pruned')
 IMAGE_DECOMPRESS = ('auto', 'none')
 IMAGE_FORMATS = ('qcow2', 'raw')
@@ -104,17 +108,6 @@ def _copy(value):
     if isinstance(value, (list, dict)):
         return type(value)(value)
     return value
-
-
-def whole_number(value):
-    """``value`` as a whole number (an int, or a string of digits as templating gives), or None when it is none (a bool is none)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
 
 
 def _whole_number(option, value):
@@ -220,6 +213,10 @@ def _check_disks(option, value):
 
 
 _CHECKS = {
+    'restart': lambda option, value: check_restart(value),
+    'logs': lambda option, value: check_logs(value),
+    'cpu_set': lambda option, value: check_cpu_set(value),
+    'run_as': lambda option, value: check_run_as(value),
     'memory': _check_memory,
     'cpus': _check_cpus,
     'kill_timeout': _check_duration,
@@ -281,6 +278,20 @@ CLOUD_INIT_OPTIONS = _table(
     Option('ssh_authorized_keys', 'list', elements='str', default=[], no_log=False),
 )
 
+# Nomad's restart block (see unit.py), applied by systemd when the task is supervised.
+RESTART_OPTIONS = _table(
+    Option('attempts', 'int', default=DEFAULT_RESTART['attempts']),
+    Option('interval', 'raw', default=format_duration(DEFAULT_RESTART['interval'])),
+    Option('delay', 'raw', default=format_duration(DEFAULT_RESTART['delay'])),
+    Option('mode', 'str', default=DEFAULT_RESTART['mode'], choices=RESTART_MODES),
+)
+
+# Nomad's logs block (see console.py): max_file_size in MB as Nomad's, or a size with its unit.
+LOGS_OPTIONS = _table(
+    Option('max_files', 'int', default=DEFAULT_MAX_FILES),
+    Option('max_file_size', 'raw', default=DEFAULT_MAX_FILE_SIZE // (1 << 20)),
+)
+
 # qemu_task's own options. ``nomad`` is where the qemu driver's job file sets the option.
 TASK_OPTIONS = _table(
     Option('state', 'str', default='running', choices=STATES),
@@ -307,6 +318,13 @@ TASK_OPTIONS = _table(
     Option('kill_timeout', 'raw', default=DEFAULT_KILL_TIMEOUT, spec_default=False, bounds=(0, MAX_KILL_TIMEOUT), nomad='kill_timeout'),
     Option('labels', 'dict', default={}),
     Option('wait_for', 'dict', suboptions=WAIT_FOR_OPTIONS),
+    Option('supervisor', 'str', default='auto', choices=SUPERVISORS),
+    Option('enabled', 'bool', default=False),
+    Option('restart', 'dict', default={}, spec_default=False, suboptions=RESTART_OPTIONS, nomad='restart'),
+    Option('logs', 'dict', default={}, spec_default=False, suboptions=LOGS_OPTIONS, nomad='logs'),
+    Option('cpu_set', 'raw'),
+    Option('run_as', 'str'),
+    Option('sandbox', 'bool', default=True),
 )
 
 # qemu_shutdown's own options.

@@ -18,6 +18,7 @@ def test_default_logs_are_nomads():
 
 def test_a_number_is_megabytes_as_in_nomad_and_a_string_names_its_unit():
     assert check_logs({'max_file_size': 2})['max_file_size'] == 2 * 1024 * 1024
+    assert check_logs({'max_file_size': '2'})['max_file_size'] == 2 * 1024 * 1024
     assert check_logs({'max_file_size': '512K', 'max_files': '3'}) == {'max_files': 3, 'max_file_size': 512 * 1024}
 
 

@@ -14,6 +14,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTa
 from ansible_collections.nomadic.qemu.plugins.module_utils._task import options as table
 from ansible_collections.nomadic.qemu.plugins.doc_fragments._group import ModuleDocFragment as GroupFragment
 from ansible_collections.nomadic.qemu.plugins.doc_fragments._media import ModuleDocFragment as MediaFragment
+from ansible_collections.nomadic.qemu.plugins.doc_fragments._supervision import ModuleDocFragment as SupervisionFragment
 from ansible_collections.nomadic.qemu.plugins.doc_fragments._task import ModuleDocFragment as TaskFragment
 from ansible_collections.nomadic.qemu.plugins.modules import qemu_image, qemu_shutdown, qemu_task, qemu_task_info
 
@@ -23,7 +24,7 @@ def documented(module):
     doc = yaml.safe_load(module.DOCUMENTATION)
     options = {}
     for name, fragment in (('nomadic.qemu._task', TaskFragment), ('nomadic.qemu._group', GroupFragment),
-                           ('nomadic.qemu._media', MediaFragment)):
+                           ('nomadic.qemu._media', MediaFragment), ('nomadic.qemu._supervision', SupervisionFragment)):
         if name in doc.get('extends_documentation_fragment', []):
             options.update(yaml.safe_load(fragment.DOCUMENTATION)['options'])
     for name, option in doc['options'].items():
