@@ -31,6 +31,7 @@ SEED_DRIVE_ID = 'cidata'
 DISK_FILE_PREFIX = 'disk-'
 
 DRIVE_ID = 'image0'
+CONSOLE_CHARDEV_ID = 'console0'
 AGENT_CHARDEV_ID = 'qga0'
 NETDEV_ID = 'user.0'
 # QEMU names the character device behind the first -qmp option compat_monitor0.
@@ -84,8 +85,24 @@ _MANAGED_SET_TARGETS = {
     ('drive', DRIVE_ID): ('the image drive', ' (set image_path instead)'),
     ('drive', SEED_DRIVE_ID): ('the cloud-init seed', ' (set cloud_init instead)'),
     ('chardev', MONITOR_CHARDEV_ID): ('the QMP socket', ''),
+    ('chardev', CONSOLE_CHARDEV_ID): ('the console log', ''),
     ('chardev', AGENT_CHARDEV_ID): ('the guest agent socket', ''),
 }
+
+
+# QEMU's seccomp filter (-sandbox), measured on QEMU 7.2: a QEMU that forks itself away (-daemonize)
+# exits 1 under elevateprivileges=deny and is killed by SIGSYS under spawn=deny; in the foreground (under
+# systemd) all four deny sets work, except that -runas needs setuid (elevateprivileges).
+SANDBOX_DAEMONIZED = 'on,obsolete=deny,resourcecontrol=deny'
+SANDBOX_FOREGROUND = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny'
+SANDBOX_FOREGROUND_RUN_AS = 'on,obsolete=deny,spawn=deny,resourcecontrol=deny'
+
+
+def sandbox_value(daemonize, run_as=None):
+    """The strictest -sandbox value QEMU runs with when it is (or is not) started with -daemonize, with or without -runas."""
+    if daemonize:
+        return SANDBOX_DAEMONIZED
+    return SANDBOX_FOREGROUND_RUN_AS if run_as else SANDBOX_FOREGROUND
 
 
 def disk_file(name, fmt):
@@ -328,7 +345,8 @@ def _disk_args(disk):
 
 def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].default, accelerator=TASK_OPTIONS['accelerator'].default,
                memory=TASK_OPTIONS['memory'].default, cpus=None, drive_interface=TASK_OPTIONS['drive_interface'].default,
-               guest_agent=False, args=(), forwards=(), task_dir=None, image_format=None, image_media='disk', drives=()):
+               guest_agent=False, args=(), forwards=(), task_dir=None, image_format=None, image_media='disk', drives=(),
+               daemonize=True, sandbox=None, run_as=None):
     """The QEMU command line for a task, in Nomad's order, adapted to a VM that runs detached.
 
     ::
@@ -337,14 +355,15 @@ def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].de
           -drive file=<image>,if=<drive_interface>,id=image0[,format=<image_format>][,media=cdrom]
           [-drive file=<file>,if=<interface>,id=disk-<name>,format=<format>[,readonly=on][,cache=..][,discard=unmap]]...
             (with a serial number: if=none, and -device virtio-blk-pci|ide-hd,drive=disk-<name>,serial=<serial>)
-          -display none -serial file:<task_dir>/console.log -monitor none -qmp unix:qmp.sock,server=on,wait=off
+          -display none -chardev file,id=console0,path=<task_dir>/console.log,append=on -serial chardev:console0
+          -monitor none -qmp unix:qmp.sock,server=on,wait=off
           [-chardev socket,path=qga.sock,server=on,wait=off,id=qga0
            -device virtio-serial -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0]   # guest_agent
           <args...>
           [-netdev user,id=user.0,hostfwd=udp:<addr>:<H>-:<G>,hostfwd=tcp:<addr>:<H>-:<G>,...
            -device virtio-net,netdev=user.0]                                                         # forwards
           [-enable-kvm]                                                                              # accelerator kvm
-          -daemonize -pidfile <task_dir>/qemu.pid
+          [-sandbox <sandbox>] [-runas <run_as>] [-daemonize] -pidfile <task_dir>/qemu.pid
 
     QEMU must be started with the task directory as its working directory: the sockets are
     relative to it (so a long task directory never hits the 108-byte unix socket limit),
@@ -368,6 +387,13 @@ def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].de
     ``image_media`` 'cdrom' attaches the image as a CD-ROM (read-only). ``drives`` are the data
     disks, dicts with id, file, format, interface, serial, readonly, cache and discard, in the
     guest's order.
+
+    ``daemonize`` False keeps QEMU in the foreground (a supervisor such as systemd is its
+    parent). ``sandbox`` is a -sandbox value (see sandbox_value()), ``run_as`` the user QEMU
+    drops to once it has opened its files (-runas); args may not set what these set.
+
+    The console log is appended to, never truncated: the file of an earlier run is rotated
+    away by the caller (console.py).
     """
     for what, option, value in (('emulator binary', 'emulator', binary), ('name', 'name', name), ('image_path', 'image_path', image)):
         if not isinstance(value, str) or not value:
@@ -388,6 +414,12 @@ def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].de
     if cpus is not None and any(entry[0] == '-smp' for entry in parsed):
         raise QemuTaskError('cpus and args both set the number of CPUs (args contains -smp); remove -smp from args or unset cpus',
                             option='cpus')
+    if sandbox is not None and any(entry[0] == '-sandbox' for entry in parsed):
+        raise QemuTaskError('sandbox and args both set the seccomp sandbox (args contains -sandbox); remove -sandbox from args, '
+                            'or set sandbox: false to use your own', option='sandbox')
+    if run_as is not None and any(entry[0] == '-runas' for entry in parsed):
+        raise QemuTaskError('run_as and args both set the user QEMU runs as (args contains -runas); remove -runas from args',
+                            option='run_as')
 
     def in_task_dir(filename):
         return os.path.join(task_dir, filename) if task_dir else filename
@@ -414,8 +446,8 @@ def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].de
         argv += _disk_args(extra)
     argv += [
         '-display', 'none',
-        # The legacy file: syntax takes the rest of the word literally: no comma escaping here.
-        '-serial', 'file:' + in_task_dir(CONSOLE_LOG),
+        '-chardev', 'file,id=%s,path=%s,append=on' % (CONSOLE_CHARDEV_ID, escape_opt_value(in_task_dir(CONSOLE_LOG))),
+        '-serial', 'chardev:%s' % CONSOLE_CHARDEV_ID,
         '-monitor', 'none',
         '-qmp', 'unix:%s,server=on,wait=off' % MONITOR_SOCKET,
     ]
@@ -434,5 +466,11 @@ def build_argv(binary, name, image, machine_type=TASK_OPTIONS['machine_type'].de
         ]
     if accelerator == 'kvm':
         argv.append('-enable-kvm')
-    argv += ['-daemonize', '-pidfile', in_task_dir(PIDFILE)]
+    if sandbox is not None:
+        argv += ['-sandbox', sandbox]
+    if run_as is not None:
+        argv += ['-runas', run_as]
+    if daemonize:
+        argv.append('-daemonize')
+    argv += ['-pidfile', in_task_dir(PIDFILE)]
     return argv

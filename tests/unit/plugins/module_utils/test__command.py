@@ -13,12 +13,14 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._command import (
     MONITOR_SOCKET,
     NO_VALUE_OPTIONS,
     PIDFILE,
+    SANDBOX_DAEMONIZED,
     VALUE_OPTIONS,
     build_argv,
     check_args_structure,
     escape_opt_value,
     normalize_option,
     parse_opts,
+    sandbox_value,
     split_args,
     split_opt_values,
 )
@@ -29,8 +31,8 @@ IMG = '/var/lib/images/vm.qcow2'
 TASK = '/srv/tasks/web'
 HEAD = [BIN, '-machine', 'type=pc,accel=tcg', '-name', 'web', '-m', '300M']
 DRIVE = ['-drive', 'file=/var/lib/images/vm.qcow2,if=ide,id=image0']
-DETACHED = ['-display', 'none', '-serial', 'file:/srv/tasks/web/console.log', '-monitor', 'none',
-            '-qmp', 'unix:qmp.sock,server=on,wait=off']
+DETACHED = ['-display', 'none', '-chardev', 'file,id=console0,path=/srv/tasks/web/console.log,append=on', '-serial', 'chardev:console0',
+            '-monitor', 'none', '-qmp', 'unix:qmp.sock,server=on,wait=off']
 AGENT = ['-chardev', 'socket,path=qga.sock,server=on,wait=off,id=qga0', '-device', 'virtio-serial',
          '-device', 'virtserialport,chardev=qga0,name=org.qemu.guest_agent.0']
 TAIL = ['-daemonize', '-pidfile', '/srv/tasks/web/qemu.pid']
@@ -46,8 +48,8 @@ def test_file_names():
 @pytest.mark.parametrize('kwargs, expected', [
     pytest.param({}, HEAD + DRIVE + DETACHED + TAIL, id='defaults'),
     pytest.param({'task_dir': None}, HEAD + DRIVE + [
-        '-display', 'none', '-serial', 'file:console.log', '-monitor', 'none', '-qmp', 'unix:qmp.sock,server=on,wait=off',
-        '-daemonize', '-pidfile', 'qemu.pid'], id='no task dir'),
+        '-display', 'none', '-chardev', 'file,id=console0,path=console.log,append=on', '-serial', 'chardev:console0', '-monitor', 'none',
+        '-qmp', 'unix:qmp.sock,server=on,wait=off', '-daemonize', '-pidfile', 'qemu.pid'], id='no task dir'),
     pytest.param({'accelerator': 'kvm', 'cpus': 2, 'memory': 1024, 'machine_type': 'q35', 'drive_interface': 'virtio'}, [
         BIN, '-machine', 'type=q35,accel=kvm', '-name', 'web', '-m', '1024M', '-smp', '2',
         '-drive', 'file=/var/lib/images/vm.qcow2,if=virtio,id=image0'] + DETACHED + ['-enable-kvm'] + TAIL, id='kvm cpus'),
@@ -71,13 +73,34 @@ def test_file_names():
     pytest.param({'image': 'a:b.img'}, HEAD + ['-drive', 'file=./a:b.img,if=ide,id=image0'] + DETACHED + TAIL,
                  id='relative name that looks like a protocol'),
     pytest.param({'task_dir': '/t/a,b'}, HEAD + DRIVE + [
-        '-display', 'none', '-serial', 'file:/t/a,b/console.log', '-monitor', 'none', '-qmp', 'unix:qmp.sock,server=on,wait=off',
-        '-daemonize', '-pidfile', '/t/a,b/qemu.pid'], id='task dir with a comma stays literal'),
+        '-display', 'none', '-chardev', 'file,id=console0,path=/t/a,,b/console.log,append=on', '-serial', 'chardev:console0',
+        '-monitor', 'none', '-qmp', 'unix:qmp.sock,server=on,wait=off',
+        '-daemonize', '-pidfile', '/t/a,b/qemu.pid'], id='task dir with a comma: escaped in the chardev, literal in -pidfile'),
+    pytest.param({'daemonize': False}, HEAD + DRIVE + DETACHED + ['-pidfile', '/srv/tasks/web/qemu.pid'], id='foreground'),
+    pytest.param({'sandbox': SANDBOX_DAEMONIZED, 'run_as': 'qemu'}, HEAD + DRIVE + DETACHED + [
+        '-sandbox', 'on,obsolete=deny,resourcecontrol=deny', '-runas', 'qemu'] + TAIL, id='sandbox and run_as'),
 ])
 def test_build_argv(kwargs, expected):
     options = {'binary': BIN, 'name': 'web', 'image': IMG, 'task_dir': TASK}
     options.update(kwargs)
     assert build_argv(**options) == expected
+
+
+def test_sandbox_is_the_strictest_each_mode_allows():
+    assert sandbox_value(daemonize=True) == sandbox_value(daemonize=True, run_as='qemu') == SANDBOX_DAEMONIZED
+    assert sandbox_value(daemonize=False) == 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny'
+    # -runas needs setuid(): everything but elevateprivileges.
+    assert sandbox_value(daemonize=False, run_as='qemu') == 'on,obsolete=deny,spawn=deny,resourcecontrol=deny'
+
+
+@pytest.mark.parametrize('kwargs, option', [
+    ({'sandbox': SANDBOX_DAEMONIZED, 'args': ['-sandbox', 'off']}, 'sandbox'),
+    ({'run_as': 'qemu', 'args': ['-runas', 'nobody']}, 'run_as'),
+])
+def test_args_may_not_set_what_the_options_set(kwargs, option):
+    with pytest.raises(QemuTaskError) as error:
+        build_argv(BIN, 'web', IMG, task_dir=TASK, **kwargs)
+    assert error.value.option == option and 'args contains -%s' % ('sandbox' if option == 'sandbox' else 'runas') in str(error.value)
 
 
 def test_build_argv_sockets_stay_relative_for_long_task_dirs():
