@@ -31,6 +31,12 @@ def read_stat(pid, proc=PROC):
     return rest[0], int(rest[19])
 
 
+def start_epoch(start_time):
+    """The wall-clock time (seconds since the epoch) of a start time in clock ticks since boot (read_stat), to 1/HZ s."""
+    since_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.time() - (since_boot - start_time / os.sysconf('SC_CLK_TCK'))
+
+
 def read_cmdline(pid, proc=PROC):
     try:
         with open(os.path.join(proc, str(pid), 'cmdline'), 'rb') as f:

@@ -32,6 +32,7 @@ The client is not thread-safe; use one client per thread.
 
 from __future__ import annotations
 
+import array
 import errno
 import json
 import os
@@ -260,8 +261,11 @@ class QMPClient:
         if sock is not None:
             sock.close()
 
-    def execute(self, command, arguments=None, timeout=None):
+    def execute(self, command, arguments=None, timeout=None, fd=None):
         """Run a QMP command and return its ``return`` value.
+
+        ``fd``, an open file descriptor, is passed to QEMU with the command (SCM_RIGHTS), as
+        ``add-fd`` and ``getfd`` expect.
 
         Raises QMPCommandError on an error reply, QMPTimeout when no reply arrives in
         ``timeout`` seconds (default: the client timeout), QMPConnectionClosed when QEMU
@@ -276,7 +280,7 @@ class QMPClient:
         request = {'execute': command, 'id': request_id}
         if arguments is not None:
             request['arguments'] = arguments
-        self._send(request, deadline, command, timeout)
+        self._send(request, deadline, command, timeout, fd)
         awaited = 'the reply to {0!r}'.format(command)
         while True:
             msg = self._read_message(deadline, awaited, '', timeout)
@@ -362,10 +366,14 @@ class QMPClient:
         if self._eof:
             raise QMPConnectionClosed('cannot {0}: QEMU already closed QMP socket {1}'.format(what, self.path))
 
-    def _send(self, request, deadline, command, timeout):
+    def _send(self, request, deadline, command, timeout, fd=None):
         data = json.dumps(request).encode('utf-8') + b'\n'
         self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
         try:
+            if fd is not None:
+                # The descriptor travels with the first byte; the rest of the line follows as usual.
+                sent = self._sock.sendmsg([data[:1]], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [fd]))])
+                data = data[sent:]
             self._sock.sendall(data)
         except socket.timeout:
             raise QMPTimeout('timed out after {0} sending {1!r} to QMP socket {2}'.format(_fmt_seconds(timeout), command, self.path)) from None

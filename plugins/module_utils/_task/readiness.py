@@ -16,6 +16,7 @@ import time
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._duration import format_duration
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._process import start_epoch
 from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import QMPClient, QMPError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import WAIT_FOR_OPTIONS
 
@@ -78,13 +79,20 @@ def tail(path, limit=2000):
 
 
 class ConsoleWatch:
-    """Searches a growing console log for a regular expression, reading each byte once."""
+    """Searches a growing console log for a regular expression, reading each byte once.
 
-    def __init__(self, path, pattern):
+    ``since`` (seconds since the epoch: when the VM's QEMU started) has the older console files
+    this QEMU wrote searched first: those rotated while it ran (console.py), modified after its
+    start. The console of an earlier run, rotated away at the start, is older than that.
+    """
+
+    def __init__(self, path, pattern, since=None):
         self.path = path
         self.pattern = re.compile(pattern, re.MULTILINE)
         self.text = ''
         self.offset = 0
+        if since is not None:
+            self.text = ''.join(_read_text(name) for name in reversed(_written_since(path, since)))[-65536:]
 
     def matched(self):
         try:
@@ -100,6 +108,32 @@ class ConsoleWatch:
         # Keep a window: a match spanning reads is still found, memory stays bounded.
         self.text = self.text[-65536:]
         return False
+
+
+def _written_since(path, since):
+    """The rotated files of ``path`` (path.1, path.2, ...: newest first) modified at or after ``since``."""
+    found = []
+    index = 1
+    while True:
+        name = '%s.%d' % (path, index)
+        try:
+            if os.lstat(name).st_mtime < since:
+                break
+        except FileNotFoundError:
+            break
+        found.append(name)
+        index += 1
+    return found
+
+
+def _read_text(path):
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 65536))
+            return f.read().decode('utf-8', 'replace')
+    except OSError:
+        return ''
 
 
 def port_accepts(host_address, host_port, guest_port, monitor_socket):
@@ -171,7 +205,8 @@ def wait_ready(wait_for, task_dir, process, ports, agent_ping, clock=time.monoto
     """
     started = clock()
     deadline = started + wait_for['timeout']
-    watch = ConsoleWatch(task_dir.console_log, wait_for['console']) if wait_for['console'] else None
+    since = start_epoch(process.start_time) if process.start_time is not None else None
+    watch = ConsoleWatch(task_dir.console_log, wait_for['console'], since) if wait_for['console'] else None
     pending = _pending(wait_for, watch)
     next_status = started + STATUS_INTERVAL
     while True:

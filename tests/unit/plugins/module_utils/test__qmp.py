@@ -559,3 +559,31 @@ def test_real_qemu_in_a_long_directory(tmp_path):
             assert client.closed_by_peer
     finally:
         _kill_if_running(pid)
+
+
+@pytest.mark.skipif(QEMU is None, reason='qemu-system-x86_64 is not installed')
+def test_real_qemu_takes_a_file_descriptor_and_writes_through_it(tmp_path):
+    """add-fd with the descriptor passed alongside, then a chardev pointed at /dev/fdset/N (as console rotation does)."""
+    workdir = str(tmp_path)
+    subprocess.run(
+        [QEMU, '-machine', 'type=pc,accel=tcg', '-m', '16M', '-display', 'none', '-monitor', 'none', '-serial', 'none',
+         '-nodefaults', '-chardev', 'file,id=log0,path=first.log', '-qmp', 'unix:qmp.sock,server=on,wait=off', '-daemonize',
+         '-pidfile', 'qemu.pid'],
+        cwd=workdir, check=True, timeout=60, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with open(os.path.join(workdir, 'qemu.pid'), encoding='ascii') as f:
+        pid = int(f.read().strip())
+    try:
+        fd = os.open(os.path.join(workdir, 'second.log'), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            with QMPClient(os.path.join(workdir, 'qmp.sock'), timeout=10) as client:
+                fdset = client.execute('add-fd', {'opaque': 'test'}, fd=fd)['fdset-id']
+                assert client.execute('chardev-change', {'id': 'log0', 'backend': {
+                    'type': 'file', 'data': {'out': '/dev/fdset/%d' % fdset, 'append': True}}}) == {}
+                assert client.execute('remove-fd', {'fdset-id': fdset}) == {}
+        finally:
+            os.close(fd)
+        targets = [os.readlink('/proc/%d/fd/%s' % (pid, name)) for name in os.listdir('/proc/%d/fd' % pid)]
+        assert os.path.join(workdir, 'second.log') in targets
+        assert os.path.join(workdir, 'first.log') not in targets
+    finally:
+        _kill_if_running(pid)

@@ -4,12 +4,16 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import threading
+import time
 
 import pytest
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._process import read_stat, start_epoch
 from ansible_collections.nomadic.qemu.plugins.module_utils._task import readiness
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import (
     ConsoleWatch,
@@ -140,8 +144,9 @@ class Clock:
 
 
 class Alive:
-    def __init__(self, alive=True):
+    def __init__(self, alive=True, start_time=None):
         self.alive = alive
+        self.start_time = start_time
 
     def is_alive(self):
         return self.alive
@@ -211,3 +216,31 @@ def test_wait_ready_fails_at_once_when_qemu_stopped_the_guest(tmp_path):
 
 def test_guest_stuck_without_qemu_is_unknown(tmp_path):
     assert guest_stuck(str(tmp_path / 'qmp.sock')) is None
+
+
+def test_a_running_vm_s_console_rotated_since_its_start_is_searched_and_an_earlier_run_s_is_not(tmp_path):
+    live = str(tmp_path / 'console.log')
+    with open(live, 'w') as f:
+        f.write('after the rotation\n')
+    for name, text, age in (('console.log.1', 'login: (this run, rotated)\n', 10), ('console.log.2', 'login: (an earlier run)\n', 1000)):
+        path = str(tmp_path / name)
+        with open(path, 'w') as f:
+            f.write(text)
+        os.utime(path, (time.time() - age, time.time() - age))
+    assert ConsoleWatch(live, r'login: \(this run', since=time.time() - 100).matched()
+    assert not ConsoleWatch(live, r'earlier run', since=time.time() - 100).matched()
+    assert not ConsoleWatch(live, r'login:').matched()
+    # Started after every rotated file was written: only the live file counts.
+    assert not ConsoleWatch(live, r'login:', since=time.time()).matched()
+
+
+def test_start_epoch_is_when_a_process_started():
+    before = time.time()
+    process = subprocess.Popen(['sleep', '5'])
+    try:
+        started = start_epoch(read_stat(process.pid)[1])
+    finally:
+        process.kill()
+        process.wait()
+    # Clock ticks are 1/100 s; the boot clock and the wall clock are read a moment apart.
+    assert before - 0.05 <= started <= time.time() + 0.05
