@@ -33,6 +33,7 @@ extends_documentation_fragment:
   - nomadic.qemu._attributes.actiongroup_qemu
   - nomadic.qemu._task
   - nomadic.qemu._media
+  - nomadic.qemu._supervision
 attributes:
   check_mode:
     support: full
@@ -405,6 +406,21 @@ task:
       returned: when the task exists
       type: int
       sample: 0
+    supervisor:
+      description: Who keeps the VM running, V(systemd) or V(none) (what O(supervisor=auto) resolved to).
+      returned: when the task exists
+      type: str
+      sample: systemd
+    unit:
+      description: The task's systemd unit, or V(null) without one.
+      returned: when the task exists
+      type: str
+      sample: nomadic-qemu-web1.service
+    sandbox:
+      description: The C(-sandbox) QEMU runs with, or V(null) with O(sandbox=false).
+      returned: when the task exists
+      type: str
+      sample: on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny
 shutdown:
   description: How the VM was stopped, when this run stopped one.
   returned: when a running VM was stopped (not in check mode)

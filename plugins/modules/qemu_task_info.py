@@ -89,7 +89,10 @@ tasks:
       returned: always
       sample: web1
     state:
-      description: V(running), V(stopped), or V(crashed) (its record says running, but its QEMU is gone).
+      description:
+        - V(running), V(stopped), or V(crashed) (its record says running, but its QEMU is gone).
+        - Under systemd also V(failed) (its unit gave up, the restart attempts used up) and V(restarting)
+          (systemd waits out the restart delay).
       type: str
       returned: always
       sample: running
@@ -174,6 +177,52 @@ tasks:
       type: int
       returned: always
       sample: 0
+    supervisor:
+      description: Who keeps the VM running, V(systemd) or V(none).
+      type: str
+      returned: always
+      sample: systemd
+    unit:
+      description: The task's systemd unit, or V(null) without one.
+      type: str
+      returned: always
+      sample: nomadic-qemu-web1.service
+    sandbox:
+      description: The C(-sandbox) QEMU runs with, or V(null) without one.
+      type: str
+      returned: always
+      sample: on,obsolete=deny,resourcecontrol=deny
+    unit_status:
+      description: What systemd knows of the task's unit.
+      type: dict
+      returned: when the task has a unit systemd knows
+      contains:
+        active_state:
+          description: The unit's C(ActiveState) (V(active), V(failed), V(inactive)...).
+          type: str
+          sample: active
+        sub_state:
+          description: The unit's C(SubState) (V(running), V(auto-restart)...).
+          type: str
+          sample: running
+        result:
+          description: The unit's C(Result) (V(success), V(signal), V(start-limit-hit)...).
+          type: str
+          sample: success
+        restarts:
+          description: How many times systemd restarted the VM (C(NRestarts)).
+          type: int
+          sample: 1
+        enabled:
+          description: Whether the VM starts at boot.
+          type: bool
+          sample: true
+        last_exit:
+          description:
+            - How QEMU last ended, V(null) when unknown. C(code) is V(exited), V(killed) or V(dumped);
+              C(status) the exit status or signal number; C(at) the time (UTC).
+          type: dict
+          sample: {code: killed, status: '9', at: '2026-12-02T19:03:31Z'}
     task_dir:
       description: The task's directory.
       type: str
@@ -199,8 +248,9 @@ def main():
         labels = TASK_OPTIONS['labels'].check(module.params['labels'])
         if module.params['console_lines'] < 0:
             raise QemuTaskError('console_lines %d is negative; use 0 or more' % module.params['console_lines'], option='console_lines')
-        tasks = list_tasks(module.params['state_dir'], QemuDriver.observe, name=module.params['name'], labels=labels,
-                           console_lines=module.params['console_lines'], warn=module.warn)
+        driver = QemuDriver(run_command=module.run_command, warn=module.warn)
+        tasks = list_tasks(module.params['state_dir'], driver.observe, name=module.params['name'], labels=labels,
+                           console_lines=module.params['console_lines'], warn=module.warn, unit_status=driver.unit_status)
     except QemuTaskError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-exception-caught

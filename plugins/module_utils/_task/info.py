@@ -24,10 +24,15 @@ DEFAULT_CONSOLE_LINES = 20
 CONSOLE_TAIL_BYTES = 65536
 
 
-def task_state(record, process):
-    """running, stopped, or crashed (its record says running, but its QEMU is gone)."""
+def task_state(record, process, unit=None):
+    """running, stopped, crashed (its record says running, but its QEMU is gone) or, under systemd, failed
+    (its unit gave up: restart attempts exhausted) or restarting (systemd waits out the restart delay)."""
     if process is not None:
         return 'running'
+    if unit is not None and unit.get('active_state') == 'failed':
+        return 'failed'
+    if unit is not None and unit.get('sub_state') == 'auto-restart':
+        return 'restarting'
     return 'crashed' if record.state == 'running' else 'stopped'
 
 
@@ -38,10 +43,11 @@ def console_tail(path, lines):
     return text.splitlines()[-lines:] if text else []
 
 
-def list_tasks(state_dir, observe, name=None, labels=None, console_lines=DEFAULT_CONSOLE_LINES, warn=None):
+def list_tasks(state_dir, observe, name=None, labels=None, console_lines=DEFAULT_CONSOLE_LINES, warn=None, unit_status=None):
     """The tasks of state_dir (one by ``name``, or those whose labels include ``labels``), sorted by name.
 
-    ``observe(record, task_dir)`` returns the task's live process or None (QemuDriver.observe).
+    ``observe(record, task_dir)`` returns the task's live process or None (QemuDriver.observe);
+    ``unit_status(unit)`` what systemd knows of a supervised task's unit (QemuDriver.unit_status).
     Damaged records are skipped with a warning.
     """
     warn = warn or (lambda msg: None)
@@ -63,7 +69,10 @@ def list_tasks(state_dir, observe, name=None, labels=None, console_lines=DEFAULT
         if labels and any(record.labels.get(key) != value for key, value in labels.items()):
             continue
         process = observe(record, task_dir)
-        task = task_view(task_dir, record, process, state=task_state(record, process))
+        unit = unit_status(record.config.get('unit')) if unit_status is not None and record.config.get('unit') else None
+        task = task_view(task_dir, record, process, state=task_state(record, process, unit))
+        if unit is not None:
+            task['unit_status'] = unit
         task['console_tail'] = console_tail(task_dir.console_log, console_lines)
         tasks.append(task)
     return tasks

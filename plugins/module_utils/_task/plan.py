@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import random
 import shutil
+import sys
 
-from ansible_collections.nomadic.qemu.plugins.module_utils._command import build_argv
+from ansible_collections.nomadic.qemu.plugins.module_utils._command import build_argv, sandbox_value
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._image_header import header_chain
 from ansible_collections.nomadic.qemu.plugins.module_utils._paths import check_args, check_image_chain, resolve_image
@@ -24,14 +26,19 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._task.media import RE
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import check_option, stop_timeout
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import check_wait_for
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import default_state_dir
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.supervise import resolve_supervisor, stop_argv, task_unit_name
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.unit import render_unit
+
+# What a running VM must be restarted for beyond its argv and media: the CPUs its unit confines it to.
+SUPERVISION_RESTART_KEYS = ('cpu_set',)
 
 
 class Plan:
     """What a task should run: the argv, the options behind it (config), the accelerator, the ports and its media."""
 
-    __slots__ = ('argv', 'config', 'accelerator', 'ports', 'labels', 'wait_for', 'media', 'prepare')
+    __slots__ = ('argv', 'config', 'accelerator', 'ports', 'labels', 'wait_for', 'media', 'prepare', 'supervision')
 
-    def __init__(self, argv, config, accelerator, ports, labels, wait_for, media=None, prepare=None):
+    def __init__(self, argv, config, accelerator, ports, labels, wait_for, media=None, prepare=None, supervision=None):
         self.argv = argv
         self.config = config
         self.accelerator = accelerator
@@ -41,10 +48,14 @@ class Plan:
         self.media = media
         # Runs the media's steps (qemu-img) just before QEMU starts; returns the files it created.
         self.prepare = prepare or (lambda: [])
+        # How the VM is kept: {unit (None: no supervisor), text (the unit file), enabled, logs, run_as}.
+        self.supervision = supervision or {'unit': None, 'text': None, 'enabled': False, 'logs': check_option('logs', None),
+                                           'run_as': None}
 
     def needs_restart(self, record):
         """Whether a VM started from ``record`` must be restarted to run this plan: another command line, base or disks."""
-        return record.argv != self.argv or any(record.config.get(key) != self.config.get(key) for key in RESTART_KEYS)
+        return record.argv != self.argv or any(record.config.get(key) != self.config.get(key)
+                                               for key in RESTART_KEYS + SUPERVISION_RESTART_KEYS)
 
 
 class Planner:
@@ -152,10 +163,12 @@ class Planner:
         guest_agent = bool(self.option('guest_agent'))
         labels = self.option('labels')
         wait_for = check_wait_for(self.params.get('wait_for'), port_map, guest_agent)
+        supervision = self._supervision()
         argv = build_argv(binary, task_dir.name, media.boot['file'], machine_type=self.option('machine_type'), accelerator=accelerator,
                           memory=memory, cpus=cpus, drive_interface=drive_interface, guest_agent=guest_agent,
                           args=args, forwards=forwards, task_dir=task_dir.path, image_format=media.boot['format'],
-                          image_media=media.boot['media'], drives=media.drives)
+                          image_media=media.boot['media'], drives=media.drives, daemonize=supervision['daemonize'],
+                          sandbox=supervision['sandbox'], run_as=supervision['run_as'])
         config = {
             'emulator': emulator,
             'binary': binary,
@@ -176,11 +189,51 @@ class Planner:
             'kill_timeout': self.option('kill_timeout'),
         }
         config.update(media.config)
+        config.update((key, supervision[key]) for key in ('supervisor', 'enabled', 'restart', 'logs', 'cpu_set', 'run_as', 'sandbox'))
+        config['unit'] = None
+        if supervision['supervisor'] == 'systemd':
+            config['unit'] = task_unit_name(task_dir, default_state_dir())
+            writable = list(block_files) + [drive['file'] for drive in media.drives if not drive.get('readonly')]
+            if not media.config.get('overlay') and media.boot['media'] == 'disk':
+                writable.append(media.boot['file'])
+            supervision['text'] = render_unit(
+                task_dir.name, task_dir.path, argv, stop_argv(self.find_binary('python3') or sys.executable, config['kill_timeout'],
+                                                              config['graceful_shutdown']),
+                supervision['restart'], config['kill_timeout'], memory, accelerator, cpus=cpus, cpu_set=supervision['cpu_set'],
+                writable=sorted(set(path for path in writable if path and not path.startswith(task_dir.path + os.sep))),
+                confine=supervision['sandbox'] is not None)
+        supervision['unit'] = config['unit']
         ports_info = dict((label, {'host': host_ports[label], 'guest': port_map[label], 'host_address': host_address})
                           for label in sorted(port_map))
         steps = media.steps
         return Plan(argv, config, accelerator, ports_info, labels, wait_for, media=media,
-                    prepare=lambda: prepare(steps, self.find_binary('qemu-img'), self.run_command))
+                    prepare=lambda: prepare(steps, self.find_binary('qemu-img'), self.run_command), supervision=supervision)
+
+    def _supervision(self):
+        """The supervisor the task gets, and the options that go with it, checked against it."""
+        supervisor = resolve_supervisor(self.option('supervisor'), self.find_binary)
+        run_as = self.option('run_as')
+        if run_as is not None:
+            try:
+                pwd.getpwnam(run_as) if not run_as.isdigit() else pwd.getpwuid(int(run_as))
+            except KeyError:
+                raise QemuTaskError("run_as %r: there is no such user on this host; create it, or give an existing user" % run_as,
+                                    option='run_as') from None
+        cpu_set = self.option('cpu_set')
+        enabled = bool(self.option('enabled'))
+        if supervisor == 'none':
+            why = ("the supervisor is none (%s)" % ('as requested' if self.option('supervisor') == 'none' else
+                                                    'auto found no usable systemd'))
+            if cpu_set is not None:
+                raise QemuTaskError('cpu_set needs supervisor systemd (its unit confines QEMU to the CPUs), but %s; remove cpu_set '
+                                    'or run the task under systemd' % why, option='cpu_set')
+            if enabled:
+                raise QemuTaskError('enabled: true needs supervisor systemd (its unit starts the VM at boot), but %s; remove enabled '
+                                    'or run the task under systemd' % why, option='enabled')
+        daemonize = supervisor == 'none'
+        return {'supervisor': supervisor, 'daemonize': daemonize, 'run_as': run_as, 'cpu_set': cpu_set, 'enabled': enabled,
+                'restart': self.option('restart'), 'logs': self.option('logs'), 'unit': None, 'text': None,
+                'sandbox': sandbox_value(daemonize, run_as) if self.option('sandbox') else None}
 
     @staticmethod
     def _host_ports(task_dir, record, own_ports, port_map, ports, host_address):

@@ -52,6 +52,19 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace('+00:00', 'Z')
 
 
+def _unit(record):
+    """The systemd unit a task's record names, or None."""
+    return (record.config or {}).get('unit') if record is not None and not record.damaged else None
+
+
+def _describe_exit(last_exit):
+    if not last_exit:
+        return 'unknown'
+    if last_exit['code'] == 'exited':
+        return 'exit status %s at %s' % (last_exit['status'], last_exit['at'])
+    return 'signal %s at %s' % (last_exit['status'], last_exit['at'])
+
+
 class Reconciler:
     """Brings one task to the requested state.
 
@@ -134,7 +147,7 @@ class Reconciler:
 
     def _stop(self, task_dir, record, process):
         result = self.driver.stop(process, task_dir.monitor_socket, self.planner.kill_timeout(record), self.planner.graceful(record),
-                                  what="task '%s': QEMU" % task_dir.name)
+                                  what="task '%s': QEMU" % task_dir.name, unit=_unit(record))
         self.shutdown_result = result.as_dict()
 
     def _wait_ready(self, plan, task_dir, process):
@@ -154,25 +167,43 @@ class Reconciler:
         same_argv = process is not None and not plan.needs_restart(record)
         same_config = same_argv and record.config == plan.config and record.labels == plan.labels
         after = plan_view(plan)
-        if same_config and not restart:
+        unit = plan.supervision['unit']
+        if unit:
+            before = dict(before, unit=self.driver.unit_text(unit))
+            after = dict(after, unit=plan.supervision['text'])
+        if process is not None and process.pid != record.pid and not self.check_mode:
+            # systemd restarted the VM: its new process is the task's, not a second recovery.
+            record = record.copy(pid=process.pid, start_time=process.start_time, started_at=self.now())
+            task_dir.write(record)
+        if process is not None and not self.check_mode:
+            self.driver.rotate_console(task_dir, plan.supervision['logs'])
+        unit_changes = self.driver.sync_unit(plan.supervision, check_mode=True) if unit and same_argv and not restart else []
+        if same_config and not restart and not unit_changes:
             self._wait_ready(plan, task_dir, process)
             return self._result(False, task_view(task_dir, record, process), before, after)
         new_record = TaskRecord(name=task_dir.name, state='running', argv=plan.argv, config=plan.config, accelerator=plan.accelerator,
                                 ports=plan.ports, labels=plan.labels, created_dir=record is not None and record.created_dir,
                                 recoveries=record.recoveries if record is not None else 0)
         if same_argv and not restart:
-            # Only how the VM is stopped or labelled changed: no restart needed.
+            # Only how the VM is stopped, restarted or labelled changed (or its unit was edited): no restart needed.
             new_record = new_record.copy(pid=record.pid, start_time=record.start_time, started_at=record.started_at)
             self.actions.append('updated')
             if not self.check_mode:
                 task_dir.write(new_record)
+                if unit:
+                    self.driver.sync_unit(plan.supervision)
             self._wait_ready(plan, task_dir, process)
             return self._result(True, task_view(task_dir, new_record, process), before, after)
         if crashed:
             self.recovered = True
             new_record = new_record.copy(recoveries=new_record.recoveries + 1)
-            self.warn("task '%s': its QEMU process (pid %s) was no longer running; starting it again. Last console output: %s"
-                      % (task_dir.name, record.pid, tail(task_dir.console_log, 300) or '(none)'))
+            status = self.driver.unit_status(_unit(record))
+            if status is not None and status['active_state'] == 'failed':
+                why = ('its unit %s failed after %d restart(s) by systemd (last exit: %s); starting it again'
+                       % (_unit(record), status['restarts'], _describe_exit(status['last_exit'])))
+            else:
+                why = 'its QEMU process (pid %s) was no longer running; starting it again' % record.pid
+            self.warn("task '%s': %s. Last console output: %s" % (task_dir.name, why, tail(task_dir.console_log, 300) or '(none)'))
         for warning in plan.media.warnings if plan.media is not None else ():
             self.warn(warning)
         if self.check_mode:
@@ -185,6 +216,9 @@ class Reconciler:
             self.actions.append('stopped')
             # Say so now: if the start below fails, the record must not claim a running VM.
             record = task_dir.mark_stopped(record)
+        if _unit(record) and _unit(record) != unit:
+            # Another supervisor (or another unit): the old one goes, or systemd would start the old VM again.
+            self.driver.remove_unit(_unit(record))
         # Whether the collection made the task directory: only then may state=absent remove it whole.
         new_record.created_dir = (record is not None and record.created_dir) or not task_dir.exists()
         task_dir.ensure()
@@ -200,6 +234,7 @@ class Reconciler:
         except QemuTaskError:
             if record is None:
                 # A new task that could not start leaves nothing behind.
+                self.driver.remove_unit(unit)
                 task_dir.remove(keep_user_files=True)
             else:
                 task_dir.mark_stopped(new_record)
@@ -247,7 +282,7 @@ class Reconciler:
             return self._start_recorded(task_dir, plan, new_record)
 
     def _start_recorded(self, task_dir, plan, new_record):
-        started = self.driver.start(task_dir, plan.argv)
+        started = self.driver.start(task_dir, plan.argv, plan.supervision)
         try:
             pause = os.environ.get(TEST_PAUSE_AFTER_START)
             if pause:
@@ -257,7 +292,8 @@ class Reconciler:
             task_dir.write(new_record)
         except BaseException:
             # Nothing durable says this QEMU runs (an error, or the run interrupted): it must not outlive this run.
-            self.driver.stop(started, task_dir.monitor_socket, UNRECORDED_STOP, False, what="task '%s': QEMU" % task_dir.name)
+            self.driver.stop(started, task_dir.monitor_socket, UNRECORDED_STOP, False, what="task '%s': QEMU" % task_dir.name,
+                             unit=plan.supervision['unit'])
             task_dir.remove_runtime_files()
             raise
         return new_record, started
@@ -291,6 +327,14 @@ class Reconciler:
         if orphans and process is None:
             return self._result(True, task_view(task_dir, record, None), before, after)
         if process is None:
+            status = self.driver.unit_status(_unit(record))
+            if status is not None and status['active_state'] in ('active', 'activating', 'reloading'):
+                # systemd is about to start it again (a restart delay): the stop is a change.
+                self.actions.append('stopped')
+                if not self.check_mode:
+                    self.driver.stop_unit(_unit(record))
+                    record = task_dir.mark_stopped(record)
+                return self._result(True, task_view(task_dir, record, None), before, after)
             if record.state != 'stopped':
                 # It died on its own: record what is true, nothing to do for the user.
                 if crashed:
@@ -319,6 +363,7 @@ class Reconciler:
         if not self.check_mode:
             if process:
                 self._stop(task_dir, record, process)
+            self.driver.remove_unit(_unit(record))
             # A directory the collection created goes whole; one that was there before (say, with
             # images downloaded into it) keeps what is not the collection's.
             task_dir.remove(keep_user_files=not (record is not None and record.created_dir))

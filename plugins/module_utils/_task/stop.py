@@ -70,7 +70,8 @@ class QemuShutdownRunner:
             return self._would(process)
         result = self.driver.stop(process, task_dir.monitor_socket, self._kill_timeout(record.config.get('kill_timeout')), True,
                                   method=self.params.get('method') or 'acpi',
-                                  agent_socket=task_dir.agent_socket if record.config.get('guest_agent') else None)
+                                  agent_socket=task_dir.agent_socket if record.config.get('guest_agent') else None,
+                                  unit=record.config.get('unit'))
         task_dir.mark_stopped(record)
         return self._done(result, process)
 

@@ -34,7 +34,7 @@ import re
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._duration import format_duration, parse_duration
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import whole_number
+from ansible_collections.nomadic.qemu.plugins.module_utils._size import whole_number
 
 RESTART_MODES = ('fail', 'delay')
 # Nomad's restart defaults for service jobs (and system jobs).
@@ -216,7 +216,7 @@ def _path_value(path):
 
 
 def render_unit(task_name, task_dir, argv, stop_argv, restart, kill_timeout, memory, accelerator, cpus=None, cpu_set=None,
-                run_as=None, writable=(), description=None):
+                writable=(), confine=True, description=None):
     """The text of a task's unit.
 
     ``argv`` is QEMU's command line in the foreground (no -daemonize: systemd is its parent, so it
@@ -224,7 +224,12 @@ def render_unit(task_name, task_dir, argv, stop_argv, restart, kill_timeout, mem
     after ``kill_timeout``), run as ExecStop; systemd waits for it ``kill_timeout`` plus a margin
     before it kills what is left. ``restart`` is a normalized restart block (check_restart).
     ``writable`` are files or directories outside the task directory QEMU writes (disks given
-    by file); everything else but the task directory is read-only to it.
+    by file); everything else but the task directory is read-only to it. ``confine`` False (the
+    task's sandbox turned off) leaves out the file system and device confinement.
+
+    QEMU runs as root and drops to the task's ``run_as`` user itself (-runas), once it has opened
+    its files: the task directory stays root's (the collection trusts no record another user can
+    write), so the unit has no User=.
     """
     unit_lines, restart_lines = restart_directives(restart)
     lines = [
@@ -238,7 +243,8 @@ def render_unit(task_name, task_dir, argv, stop_argv, restart, kill_timeout, mem
     lines += [
         '',
         '[Service]',
-        'Type=simple',
+        # exec: systemctl start fails at once when QEMU cannot be run at all.
+        'Type=exec',
         'WorkingDirectory=%s' % _path_value(task_dir),
         'ExecStart=%s' % command_line(argv),
         'ExecStop=%s' % command_line(stop_argv),
@@ -247,22 +253,21 @@ def render_unit(task_name, task_dir, argv, stop_argv, restart, kill_timeout, mem
         'KillMode=mixed',
     ]
     lines += restart_lines
-    if run_as is not None:
-        lines.append('User=%s' % run_as)
     lines += [
         'MemoryMax=%dM' % memory_max_mb(memory, accelerator),
         'CPUQuota=%s' % cpu_quota(cpus),
     ]
     if cpu_set is not None:
         lines.append('AllowedCPUs=%s' % cpu_set)
-    lines += [
-        'NoNewPrivileges=yes',
-        'ProtectSystem=strict',
-        'ReadWritePaths=%s' % ' '.join(_path_value(path) for path in [task_dir] + list(writable)),
-        'PrivateTmp=yes',
-        'DevicePolicy=closed',
-    ]
-    lines += ['DeviceAllow=%s rw' % device for device in ALLOWED_DEVICES]
+    lines.append('NoNewPrivileges=yes')
+    if confine:
+        lines += [
+            'ProtectSystem=strict',
+            'ReadWritePaths=%s' % ' '.join(_path_value(path) for path in [task_dir] + list(writable)),
+            'PrivateTmp=yes',
+            'DevicePolicy=closed',
+        ]
+        lines += ['DeviceAllow=%s rw' % device for device in ALLOWED_DEVICES]
     lines += [
         '',
         '[Install]',

@@ -37,6 +37,9 @@ def task_view(task_dir, record, process, state=None):
         'config': config,
         'labels': record.labels,
         'recoveries': record.recoveries,
+        'supervisor': config.get('supervisor', 'none'),
+        'unit': config.get('unit'),
+        'sandbox': config.get('sandbox'),
     }
 
 

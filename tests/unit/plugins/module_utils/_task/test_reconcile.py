@@ -55,7 +55,7 @@ class FakeDriver:
                 found.append(process)
         return found
 
-    def start(self, task_dir, argv):
+    def start(self, task_dir, argv, supervision=None):
         self.calls.append('start')
         if self.fail_start:
             raise QemuTaskError(self.fail_start)
@@ -63,10 +63,31 @@ class FakeDriver:
         self.alive[self.next_pid] = list(argv)
         return FakeProcess(self.next_pid, self)
 
-    def stop(self, process, monitor_socket, kill_timeout, graceful, method='acpi', agent_socket=None, what='QEMU'):
+    def stop(self, process, monitor_socket, kill_timeout, graceful, method='acpi', agent_socket=None, what='QEMU', unit=None):
         self.calls.append(('stop', process.pid, kill_timeout, graceful))
         self.alive.pop(process.pid, None)
         return StopResult(graceful, 'acpi' if graceful else 'signal', 0.01)
+
+    # No task of these tests is supervised (this machine's PID 1 is not systemd): its units are none.
+    @staticmethod
+    def unit_text(unit):
+        return None
+
+    @staticmethod
+    def unit_status(unit):
+        return None
+
+    @staticmethod
+    def sync_unit(supervision, check_mode=False):
+        return []
+
+    @staticmethod
+    def remove_unit(unit):
+        return False
+
+    @staticmethod
+    def rotate_console(task_dir, logs):
+        return False
 
     def wait_ready(self, wait_for, task_dir, process, ports):
         self.calls.append('wait_ready')
@@ -222,9 +243,9 @@ def test_intent_is_recorded_before_qemu_starts(env, monkeypatch):
     seen = []
     real_start = FakeDriver.start
 
-    def start(driver, task, argv):
+    def start(driver, task, argv, supervision=None):
         seen.append(task.read())
-        return real_start(driver, task, argv)
+        return real_start(driver, task, argv, supervision)
 
     monkeypatch.setattr(FakeDriver, 'start', start)
     run(env)

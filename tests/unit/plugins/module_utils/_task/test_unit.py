@@ -155,11 +155,13 @@ def test_unit_name():
 
 
 def test_unit_carries_limits_and_confinement():
-    text = render(cpus=2, cpu_set='0-1', run_as='qemu', writable=['/srv/disks/data.qcow2'])
+    text = render(cpus=2, cpu_set='0-1', writable=['/srv/disks/data.qcow2'])
+    assert directives(text, 'Type') == ['exec']
     assert directives(text, 'ExecStart') == [command_line(QEMU)]
     assert directives(text, 'ExecStop') == [command_line(STOP)]
     assert directives(text, 'TimeoutStopSec') == ['10s']
-    assert directives(text, 'User') == ['qemu']
+    # QEMU drops to run_as itself (-runas), after it opened its files in the root-owned task directory.
+    assert directives(text, 'User') == []
     assert directives(text, 'MemoryMax') == ['800M']
     assert directives(text, 'CPUQuota') == ['200%']
     assert directives(text, 'AllowedCPUs') == ['0-1']
@@ -171,10 +173,16 @@ def test_unit_carries_limits_and_confinement():
     assert directives(text, 'WantedBy') == ['multi-user.target']
 
 
-def test_unit_without_run_as_or_cpu_set_names_neither():
-    text = render()
-    assert directives(text, 'User') == []
-    assert directives(text, 'AllowedCPUs') == []
+def test_unit_without_cpu_set_names_none():
+    assert directives(render(), 'AllowedCPUs') == []
+
+
+def test_unit_without_sandbox_keeps_limits_but_not_confinement():
+    text = render(confine=False)
+    assert directives(text, 'MemoryMax') == ['800M']
+    for key in ('ProtectSystem', 'ReadWritePaths', 'PrivateTmp', 'DevicePolicy', 'DeviceAllow'):
+        assert directives(text, key) == [], key
+    assert directives(text, 'NoNewPrivileges') == ['yes']
 
 
 def test_unit_text_is_stable():
@@ -191,7 +199,7 @@ def test_path_with_space_is_one_path():
 @pytest.mark.skipif(shutil.which('systemd-analyze') is None, reason='systemd-analyze is not installed')
 def test_systemd_accepts_the_unit(tmp_path):
     qemu = shutil.which('true')
-    text = render(argv=[qemu, '-name', 'a b%$"x\\'], stop_argv=[qemu], cpus=2, cpu_set='0', run_as='daemon',
+    text = render(argv=[qemu, '-name', 'a b%$"x\\'], stop_argv=[qemu], cpus=2, cpu_set='0',
                   restart=check_restart({'attempts': 3, 'delay': '500ms', 'interval': '1m'}), task_dir=str(tmp_path))
     path = tmp_path / unit_name('web')
     path.write_text(text)
