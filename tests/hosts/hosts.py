@@ -865,14 +865,8 @@ def _up(state, run_dir, count, identity, binds, slots, root, timeout):
         for path in cgroups:
             state.record('cgroup', path=path)
             os.mkdir(path)
-        entry = state.record('nspawn', host=host['name'], merged=host['merged'], pid=None)
-        with open(host['console_log'], 'ab') as console:
-            process = subprocess.Popen(nspawn_argv(host, binds, cgroups), stdin=subprocess.DEVNULL, stdout=console,  # pylint: disable=consider-using-with
-                                       stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-        entry['pid'] = host['nspawn_pid'] = process.pid
-        entry['start_time'] = proc_stat(process.pid)[1]
-        state.save()
-        entries[host['name']] = entry
+        entry = state.record('nspawn', host=host['name'], merged=host['merged'], pid=None, cgroups=cgroups)
+        entries[host['name']] = launch(state, entry, host, binds)
     log('booting %s' % ', '.join(host['name'] for host in hosts))
 
     deadline = time.monotonic() + timeout
@@ -903,6 +897,55 @@ def _up(state, run_dir, count, identity, binds, slots, root, timeout):
         json.dump(result, f, indent=2, sort_keys=True)
         f.write('\n')
     return result
+
+
+def launch(state, entry, host, binds):
+    """Start the systemd-nspawn of a host (its overlay, network namespace and cgroups already made); returns its entry."""
+    with open(host['console_log'], 'ab') as console:
+        process = subprocess.Popen(nspawn_argv(host, binds, entry['cgroups']), stdin=subprocess.DEVNULL, stdout=console,  # pylint: disable=consider-using-with
+                                   stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    entry['pid'] = host['nspawn_pid'] = process.pid
+    entry['start_time'] = proc_stat(process.pid)[1]
+    state.save()
+    return entry
+
+
+def reboot(run_dir, name, timeout=BOOT_TIMEOUT, stop_timeout=STOP_TIMEOUT):
+    """Power a host off (its systemd stops every unit, as at a real shutdown), then boot it again on the same file system.
+
+    systemd-nspawn does not boot a container again by itself (it exits when the container
+    reboots): this is the stop and the boot of a machine. Returns the host's new entry.
+    """
+    run_dir = os.path.realpath(run_dir)
+    state = State.load(run_dir)
+    try:
+        with open(os.path.join(run_dir, HOSTS_JSON), encoding='utf-8') as f:
+            result = json.load(f)
+    except FileNotFoundError:
+        result = None
+    if state is None or result is None:
+        raise HostsError('%s holds no hosts (run up first)' % run_dir)
+    host = next((host for host in result['hosts'] if host['name'] == name), None)
+    entry = next((entry for entry in state.resources('nspawn') if entry['host'] == name), None)
+    if host is None or entry is None:
+        raise HostsError('%s has no host %s; it has %s' % (run_dir, name, ', '.join(h['name'] for h in result['hosts'])))
+    init = container_init(entry['pid']) if alive(entry['pid'], entry.get('start_time')) else None
+    if init is not None:
+        run(['nsenter', '-t', str(init), '-a', 'systemctl', 'poweroff', '--no-block'], 'powering %s off' % name, timeout=10)
+    if wait_exit([entry['pid']], stop_timeout):
+        raise HostsError('%s did not power off within %d s' % (name, stop_timeout))
+    close_ssh_masters(run_dir)
+    binds = [(bind['source'], bind['destination']) for bind in result['binds']]
+    host['init_pid'] = None
+    launch(state, entry, host, binds)
+    error = wait_ready(host, entry, result['ssh_config'], time.monotonic() + timeout)
+    if error:
+        raise HostsError('%s: %s; its console (%s) ends with:\n%s' % (name, error, host['console_log'], console_tail(host['console_log'])))
+    with open(os.path.join(run_dir, HOSTS_JSON), 'w', encoding='utf-8') as f:
+        json.dump(result, f, indent=2, sort_keys=True)
+        f.write('\n')
+    log('%s booted again' % name)
+    return host
 
 
 # ---------------------------------------------------------------------------
@@ -1032,6 +1075,11 @@ def main(argv=None):
     start.add_argument('--root', help='boot this root file system instead of the cached one (it is never written)')
     start.add_argument('--timeout', type=float, default=BOOT_TIMEOUT, help='seconds to wait for SSH (default: %d)' % BOOT_TIMEOUT)
     start.add_argument('--json', action='store_true', help='print the hosts as JSON')
+    again = commands.add_parser('reboot', help='power a host off and boot it again, on the same file system')
+    again.add_argument('--run-dir', required=True, help='directory of the run')
+    again.add_argument('--host', required=True, help='the host (h1, h2, ...)')
+    again.add_argument('--timeout', type=float, default=BOOT_TIMEOUT, help='seconds to wait for SSH (default: %d)' % BOOT_TIMEOUT)
+    again.add_argument('--json', action='store_true', help='print the host as JSON')
     stop = commands.add_parser('down', help='stop and remove the hosts of a run, and the run directory')
     stop.add_argument('--run-dir', required=True, help='directory of the run')
     stop.add_argument('--timeout', type=float, default=STOP_TIMEOUT, help='seconds to wait after poweroff (default: %d)' % STOP_TIMEOUT)
@@ -1049,6 +1097,9 @@ def main(argv=None):
             else:
                 for host in result['hosts']:
                     print('%s %s (ssh -F %s %s)' % (host['name'], host['address'], result['ssh_config'], host['name']))
+        elif args.command == 'reboot':
+            host = reboot(args.run_dir, args.host, args.timeout)
+            print(json.dumps(host, sort_keys=True) if args.json else '%s %s' % (host['name'], host['address']))
         else:
             if not down(args.run_dir, args.timeout):
                 log('%s does not exist: nothing to stop' % args.run_dir)
