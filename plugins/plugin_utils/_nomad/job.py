@@ -60,7 +60,7 @@ _NAME_CHARS_RE = re.compile(r'[^A-Za-z0-9_.-]+')
 # The keys of each level whose ${...} the HCL pass resolves when the level is read; the others
 # are resolved where they are used (a group's network, a task's settings), or never (other drivers).
 _JOB_HCL_KEYS = ('type', 'name', 'id', 'constraint', 'meta')
-_GROUP_HCL_KEYS = ('constraint', 'meta', 'network')
+_GROUP_HCL_KEYS = ('constraint', 'meta', 'network', 'restart')
 _TASK_HCL_KEYS = ('config', 'resources', 'artifact', 'constraint', 'meta') + tuple(TASK_OPTION_KEYS)
 
 
@@ -205,10 +205,12 @@ class _Job:
 class _Group:
     """One group of the job: what its tasks take from it, and the instances of its qemu tasks."""
 
-    __slots__ = ('job', 'name', 'count', 'constraints', 'meta', 'ports', 'task_constraints', 'instances')
+    __slots__ = ('job', 'name', 'count', 'constraints', 'meta', 'ports', 'task_constraints', 'instances', 'restart')
 
-    def __init__(self, job, name, count, group_constraints, meta, ports):
+    def __init__(self, job, name, count, group_constraints, meta, ports, restart=None):
         self.job = job
+        # The group's restart block: the default of its tasks' own (Nomad merges them key by key).
+        self.restart = restart
         self.name = name
         self.count = count
         self.constraints = group_constraints
@@ -242,7 +244,7 @@ def _read_group(reader, job, gctx, group_body):
             raise gctx.error('has %d network blocks; Nomad allows one per group' % len(networks))
         return network_ports(reader, networks, gctx, 'network')
     group = _Group(job, gctx.group, count_number, group_constraints, dict(job.meta, **reader.run(lambda: _meta(group_body, gctx), {})),
-                   reader.run(read_ports, {}))
+                   reader.run(read_ports, {}), reader.run(lambda: single(group_body.get('restart'), gctx, 'restart')))
     task_names = set()
     for task_label, task_body in labelled(group_body.get('task'), gctx, 'task', 'task "vm" { ... }'):
         if task_label in task_names:
@@ -309,7 +311,9 @@ def _task_settings(reader, group, tctx, task_body):
                 raise tctx.error('port label %s is declared in both the group network block and resources.network; declare it once'
                                  % quote(label))
         ports.update(legacy)
-    return TaskSettings(configs[0], resources, task_body.get('kill_timeout'), ports, meta, bodies(task_body.get('artifact'), tctx, 'artifact'))
+    restart = dict(strip(group.restart) or {}, **(strip(single(task_body.get('restart'), tctx, 'restart')) or {})) or None
+    return TaskSettings(configs[0], resources, task_body.get('kill_timeout'), ports, meta, bodies(task_body.get('artifact'), tctx, 'artifact'),
+                        restart=restart, logs=single(task_body.get('logs'), tctx, 'logs'))
 
 
 def _instance(reader, group, tctx, index, instance_constraints):

@@ -56,8 +56,8 @@ RESOLVED_RUNTIME = ('NOMAD_JOB_NAME', 'NOMAD_JOB_ID', 'NOMAD_GROUP_NAME', 'NOMAD
                     'NOMAD_ALLOC_NAME', 'NOMAD_TASK_DIR', 'NOMAD_META_<key>')
 
 _SCHEDULING = 'Nomad scheduling; here the inventory and the play choose the hosts'
-_RESTARTS = ('Nomad restarts and reschedules allocations; here run the playbook again, qemu_task starts a VM '
-             'whose process died')
+_RESTARTS = ('Nomad reschedules allocations onto other nodes; here run the playbook again, qemu_task starts a VM '
+             'whose process died (restart is applied by systemd on each host)')
 _SERVICES = 'service registration and secrets (Consul, Vault, Nomad services) are not part of nomadic.qemu'
 _NOT_FOR_QEMU = 'has no effect on a QEMU virtual machine run by nomadic.qemu'
 
@@ -73,20 +73,20 @@ IGNORED_GROUP_KEYS = {
     'affinity': _SCHEDULING, 'spread': _SCHEDULING, 'migrate': _SCHEDULING, 'update': _SCHEDULING,
     'scaling': _SCHEDULING, 'disconnect': _SCHEDULING, 'max_client_disconnect': _SCHEDULING,
     'stop_after_client_disconnect': _SCHEDULING, 'prevent_reschedule_on_lost': _SCHEDULING,
-    'max_run_duration': _SCHEDULING, 'restart': _RESTARTS, 'reschedule': _RESTARTS,
+    'max_run_duration': _SCHEDULING, 'reschedule': _RESTARTS,
     'ephemeral_disk': 'each task keeps its own directory under state_dir', 'shutdown_delay': _NOT_FOR_QEMU,
     'service': _SERVICES, 'consul': _SERVICES, 'vault': _SERVICES,
     'volume': 'host and CSI volumes are not mounted; pass disks to QEMU with args',
 }
 IGNORED_TASK_KEYS = {
     'affinity': _SCHEDULING, 'scaling': _SCHEDULING, 'leader': _SCHEDULING, 'lifecycle': _SCHEDULING,
-    'schedule': _SCHEDULING, 'restart': _RESTARTS,
+    'schedule': _SCHEDULING,
     'service': _SERVICES, 'consul': _SERVICES, 'vault': _SERVICES, 'identity': _SERVICES, 'secret': _SERVICES,
     'template': 'templates are not rendered; write such files into the task directory with your own tasks',
     'dispatch_payload': 'parameterized jobs are not dispatched',
     'volume_mount': 'host and CSI volumes are not mounted; pass disks to QEMU with args',
     'csi_plugin': _NOT_FOR_QEMU, 'env': 'QEMU runs with the environment of the module, not the task env',
-    'kill_signal': 'qemu_task stops QEMU with SIGTERM, then SIGKILL', 'logs': 'the console is written to console.log in the task directory',
+    'kill_signal': 'qemu_task stops QEMU with SIGTERM, then SIGKILL',
     'shutdown_delay': _NOT_FOR_QEMU, 'user': 'QEMU runs as the user Ansible becomes on the host',
     'kind': _NOT_FOR_QEMU, 'action': _NOT_FOR_QEMU,
 }
@@ -116,7 +116,13 @@ JOB_TYPES = ('service', 'batch', 'system', 'sysbatch')
 BATCH_TYPE_REASON = 'batch jobs run to completion in Nomad; here the VM is started and left running'
 
 JOB_KEYS = ('group', 'constraint', 'meta', 'name', 'id', 'type') + tuple(IGNORED_JOB_KEYS) + tuple(REFUSED_JOB_KEYS)
-GROUP_KEYS = ('task', 'count', 'constraint', 'meta', 'network') + tuple(IGNORED_GROUP_KEYS)
+GROUP_KEYS = ('task', 'count', 'constraint', 'meta', 'network', 'restart') + tuple(IGNORED_GROUP_KEYS)
+# The keys of the restart and logs blocks that qemu_task applies, and those it does not.
+RESTART_KEYS = ('attempts', 'interval', 'delay', 'mode')
+IGNORED_RESTART_KEYS = {'render_templates': 'templates are not rendered'}
+LOGS_KEYS = ('max_files', 'max_file_size')
+IGNORED_LOGS_KEYS = {'disabled': 'the guest console is always written to console.log in the task directory',
+                     'enabled': 'the guest console is always written to console.log in the task directory'}
 TASK_KEYS = ('driver', 'config', 'resources', 'artifact', 'constraint', 'meta') + tuple(TASK_OPTION_KEYS) + tuple(IGNORED_TASK_KEYS)
 RESOURCES_KEYS = ('network',) + tuple(RESOURCES_OPTION_KEYS) + tuple(IGNORED_RESOURCES_KEYS)
 NETWORK_KEYS = ('port', 'reserved_ports') + tuple(IGNORED_NETWORK_KEYS)

@@ -25,22 +25,29 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.interpolate im
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import quote
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import (
     CONFIG_KEYS,
+    IGNORED_LOGS_KEYS,
     IGNORED_NETWORK_KEYS,
     IGNORED_PORT_KEYS,
+    IGNORED_RESTART_KEYS,
+    LOGS_KEYS,
     NETWORK_KEYS,
     PORT_KEYS,
     RESOURCES_OPTION_KEYS,
+    RESTART_KEYS,
 )
 
 
 class TaskSettings:
     """What a qemu task block sets: ``config``, ``resources`` (None without a block), ``kill_timeout``
-    (None when unset), ``ports`` (label -> static host port, or None for a dynamic one), ``meta`` and
-    ``artifacts`` (the artifact blocks)."""
+    (None when unset), ``ports`` (label -> static host port, or None for a dynamic one), ``meta``,
+    ``artifacts`` (the artifact blocks), ``restart`` (the group's and the task's blocks, merged) and
+    ``logs`` (None when unset)."""
 
-    __slots__ = ('config', 'resources', 'kill_timeout', 'ports', 'meta', 'artifacts')
+    __slots__ = ('config', 'resources', 'kill_timeout', 'ports', 'meta', 'artifacts', 'restart', 'logs')
 
-    def __init__(self, config, resources, kill_timeout, ports, meta, artifacts):
+    def __init__(self, config, resources, kill_timeout, ports, meta, artifacts, restart=None, logs=None):
+        self.restart = restart
+        self.logs = logs
         self.config = config
         self.resources = resources
         self.kill_timeout = kill_timeout
@@ -55,7 +62,9 @@ class TaskSettings:
             runtime(strip(self.config), ctx, 'config', env),
             runtime(strip(self.resources), ctx, 'resources', env) if self.resources is not None else None,
             runtime(plain(self.kill_timeout), ctx, 'kill_timeout', env),
-            self.ports, self.meta, self.artifacts)
+            self.ports, self.meta, self.artifacts,
+            restart=runtime(strip(self.restart), ctx, 'restart', env) if self.restart is not None else None,
+            logs=runtime(strip(self.logs), ctx, 'logs', env) if self.logs is not None else None)
 
 
 def _checked(name, value, ctx, key):
@@ -176,14 +185,19 @@ def _host_ports(port_map, ports, ctx):
     return host_ports
 
 
-def _duration(value, ctx, key):
-    """A Nomad duration (a unit is needed, unlike qemu_task's seconds), in seconds: an int when whole."""
+def _duration_text(value, ctx, key):
+    """A Nomad duration as written: a unit is needed, unlike qemu_task's seconds."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ctx.error('%s %r is not a duration; use a Nomad duration such as 30s or 1m30s' % (key, value))
     text = hcl_text(value).strip()
     if re.match(r'^[0-9.]+$', text) and text != '0':
         raise ctx.error('%s %s has no unit; Nomad durations need one, such as 30s or 1m30s' % (key, quote(text)))
-    seconds = _checked(key, text, ctx, key)
+    return text
+
+
+def _duration(value, ctx, key):
+    """A Nomad duration, in seconds: an int when whole."""
+    seconds = _checked(key, _duration_text(value, ctx, key), ctx, key)
     return int(seconds) if float(seconds).is_integer() else seconds
 
 
@@ -207,4 +221,22 @@ def qemu_options(reader, ctx, settings):
             options[name] = value
     if settings.kill_timeout is not None:
         options['kill_timeout'] = _duration(settings.kill_timeout, ctx, 'kill_timeout')
+    if settings.restart is not None:
+        options['restart'] = _block(reader, ctx, settings.restart, 'restart', RESTART_KEYS, IGNORED_RESTART_KEYS, ('interval', 'delay'))
+    if settings.logs is not None:
+        options['logs'] = _block(reader, ctx, settings.logs, 'logs', LOGS_KEYS, IGNORED_LOGS_KEYS, ())
     return options
+
+
+def _block(reader, ctx, body, name, keys, ignored, durations):
+    """A restart or logs block as qemu_task's option of that name (durations as written), checked as qemu_task checks it."""
+    check_keys(body, keys + tuple(ignored), ctx, name, 'a %s block' % name)
+    value = {}
+    for key in sorted(body):
+        if key in ignored:
+            reader.ignored.add(ctx, '%s.%s' % (name, key), ignored[key])
+            continue
+        item = plain(body[key])
+        value[key] = _duration_text(item, ctx, '%s.%s' % (name, key)) if key in durations else item
+    _checked(name, value, ctx, name)
+    return value

@@ -116,7 +116,7 @@ def test_fleet_tasks():
     assert web0['options'] == {
         'image_path': 'local/web-1.2.img', 'accelerator': 'kvm', 'graceful_shutdown': True, 'guest_agent': True,
         'args': ['-fw_cfg', 'name=opt/web/id,string=0-team-a'], 'port_map': {'http': 80, 'ssh': 22},
-        'memory': 512, 'cpus': 2, 'kill_timeout': 90, 'labels': labels('fleet', 'web', 'vm', 0),
+        'memory': 512, 'cpus': 2, 'kill_timeout': 90, 'restart': {'attempts': 3}, 'labels': labels('fleet', 'web', 'vm', 0),
     }
     assert web1['options']['args'] == ['-fw_cfg', 'name=opt/web/id,string=1-team-a']
     assert web1['options']['labels'] == labels('fleet', 'web', 'vm', 1)
@@ -184,7 +184,6 @@ def test_fleet_skipped_and_ignored():
     ]
     assert [(i['where'], i['key']) for i in result['ignored']] == [
         ("job 'fleet'", 'datacenters'),
-        ("job 'fleet', group 'web'", 'restart'),
         ("job 'fleet', group 'web'", "network.port 'ssh'.to"),
         ("job 'fleet', group 'web', task 'vm'", 'resources.cpu'),
     ]

@@ -239,3 +239,30 @@ def test_static_ports_in_the_port_range(static, ports):
 def test_static_port_errors(static, shown):
     assert error(job(group='network {\n port "db" { static = %s }\n}' % static)) == (
         "job.nomad.hcl: job 'j', group 'g': network.port 'db'.static is %s; use a port between 1 and 65535" % shown)
+
+
+def test_restart_blocks_of_group_and_task_merge_key_by_key_as_in_nomad():
+    task = only_task(job(group='restart {\n attempts = 5\n delay = "20s"\n}',
+                         task='restart {\n delay = "${var.delay}"\n mode = "delay"\n interval = "10m"\n}',
+                         top='variable "delay" { default = "30s" }'))
+    assert task['options']['restart'] == {'attempts': 5, 'delay': '30s', 'mode': 'delay', 'interval': '10m'}
+    assert only_task(job(group='restart {\n attempts = 0\n}'))['options']['restart'] == {'attempts': 0}
+    assert 'restart' not in only_task(job())['options']
+
+
+def test_logs_block_is_mapped_and_what_does_not_apply_is_listed():
+    result = read(job(task='logs {\n max_files = 3\n max_file_size = 5\n disabled = false\n}\nrestart {\n render_templates = true\n}'))
+    assert result['tasks'][0]['options']['logs'] == {'max_files': 3, 'max_file_size': 5}
+    assert result['tasks'][0]['options']['restart'] == {}
+    assert sorted(i['key'] for i in result['ignored']) == ['logs.disabled', 'restart.render_templates']
+
+
+@pytest.mark.parametrize('task, message', [
+    ('restart {\n delay = 15\n}', "restart.delay '15' has no unit; Nomad durations need one, such as 30s or 1m30s"),
+    ('restart {\n delay = "2m"\n interval = "1m"\n}', 'restart.interval 1m0s is shorter than restart.delay 2m0s'),
+    ('restart {\n mode = "never"\n}', "restart.mode 'never' is not valid; use one of fail, delay"),
+    ('restart {\n tries = 3\n}', "restart has unknown key 'tries'; a restart block takes attempts, delay, interval, mode, render_templates"),
+    ('logs {\n max_files = 0\n}', 'logs.max_files 0 is not a file count; use 1 or more'),
+])
+def test_restart_and_logs_errors_name_the_key(task, message):
+    assert message in error(job(task=task))
