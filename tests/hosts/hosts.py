@@ -587,7 +587,9 @@ def mounts_under(directory, points=None):
 def cgroup_hierarchies(mountinfo='/proc/self/mountinfo', own='/proc/self/cgroup'):
     """The cgroup directories this process is in, in the hierarchies a container's systemd uses.
 
-    Those are the unified (cgroup2) one and the named v1 one "name=systemd" (hybrid or legacy setups).
+    Those are the unified (cgroup2) one, the named v1 one "name=systemd" (hybrid or legacy setups)
+    and the v1 memory controller, which delegate_memory() hands to the container's systemd so that
+    its units' MemoryMax is enforced.
     """
     paths = {}
     with open(own, encoding='utf-8') as f:
@@ -605,11 +607,29 @@ def cgroup_hierarchies(mountinfo='/proc/self/mountinfo', own='/proc/self/cgroup'
                 key = ''
             elif fstype == 'cgroup' and 'name=systemd' in options.split(','):
                 key = 'name=systemd'
+            elif fstype == 'cgroup' and 'memory' in options.split(','):
+                key = 'memory'
             else:
                 continue
             if key in paths:
                 directories.append(os.path.join(unescape_mount(fields[4]), paths[key].lstrip('/')).rstrip('/'))
     return directories
+
+
+def delegate_memory(init_pid):
+    """Give a booted container's systemd the v1 memory controller (a hybrid host), so that it enforces MemoryMax.
+
+    systemd-nspawn mounts the v1 controllers read-only into the container: its systemd then cannot
+    make memory cgroups for its units. The container's cgroup of that controller is its own (made by
+    up), so it is remounted writable inside the container, and systemd re-executed to see it. On a
+    host with the unified hierarchy alone, nspawn delegates it and there is nothing to do.
+    """
+    remounted = run(['nsenter', '-t', str(init_pid), '-m', 'sh', '-c',
+                     'mountpoint -q /sys/fs/cgroup/memory || exit 0; mount -o remount,rw,bind /sys/fs/cgroup '
+                     '&& mount -o remount,rw,bind /sys/fs/cgroup/memory && echo remounted'],
+                    'making the memory controller writable in the container', timeout=10)
+    if remounted.strip() == 'remounted':
+        run(['nsenter', '-t', str(init_pid), '-a', 'systemctl', 'daemon-reexec'], 're-executing the container\'s systemd', timeout=30)
 
 
 def remove_cgroup(path):
@@ -750,6 +770,10 @@ def wait_ready(host, entry, config, deadline):
         if host.get('init_pid') is None:
             host['init_pid'] = container_init(entry['pid'])
         if host.get('init_pid') is not None and ssh_ready(config, host['name']):
+            try:
+                delegate_memory(host['init_pid'])
+            except HostsError as exc:
+                return str(exc)
             return None
         if time.monotonic() > deadline:
             return 'sshd did not let root in within the timeout'

@@ -121,7 +121,7 @@ def test_cgroup_hierarchies(tmp_path):
     (tmp_path / 'mountinfo').write_text(MOUNTINFO)
     (tmp_path / 'cgroup').write_text(CGROUP)
     assert hosts.cgroup_hierarchies(str(tmp_path / 'mountinfo'), str(tmp_path / 'cgroup')) == [
-        '/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified/outer']
+        '/sys/fs/cgroup/memory/process_api/x', '/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified/outer']
 
 
 def test_remove_cgroup_deepest_first(tmp_path):
