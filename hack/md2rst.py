@@ -49,6 +49,7 @@ GUIDES = {
     'docs/state-and-trust.md': 'guide_state_and_trust',
     'docs/cloud-images.md': 'guide_cloud_images',
     'docs/guests-as-hosts.md': 'guide_guests_as_hosts',
+    'docs/supervision.md': 'guide_supervision',
     'roles/host/README.md': 'guide_host_role',
 }
 
