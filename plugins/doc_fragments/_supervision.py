@@ -33,6 +33,8 @@ options:
     description:
       - Start the VM at boot, once the network is up (C(systemctl enable) of its unit). Needs O(supervisor)
         V(systemd). Changing it never restarts the VM.
+      - With O(state=stopped) the unit follows it too, so V(false) (the default) keeps a stopped VM down at the
+        next boot, and V(true) has it start then.
     type: bool
     default: false
   restart:
@@ -110,7 +112,8 @@ options:
         under C(elevateprivileges=deny) and is killed under C(spawn=deny) when it daemonizes. In the foreground
         under systemd, all four deny sets; with O(run_as) all but C(elevateprivileges), which C(-runas) needs.
       - Under systemd, it also confines the unit (C(ProtectSystem=strict) with the task directory and the images
-        and disks QEMU writes writable, C(PrivateTmp), devices limited to C(/dev/kvm) and C(/dev/net/tun)).
+        and disks QEMU writes writable, C(PrivateTmp) unless the task keeps files under C(/tmp) or C(/var/tmp),
+        devices limited to C(/dev/kvm), C(/dev/net/tun) and the block devices the task's images and disks are on).
       - V(false) turns both off, for args that need what they deny; args may then pass their own C(-sandbox).
     type: bool
     default: true

@@ -25,7 +25,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._process import (
 )
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.console import needs_rotation, rotate
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import CONSOLE_TAIL, tail, wait_ready
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.supervise import Systemd, last_exit
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.supervise import Systemd, last_exit, restarting
 
 # When a freshly started QEMU turns out not to be ours (or not alive), how long it gets to end.
 FAILED_START_PATIENCE = 1.0
@@ -133,19 +133,19 @@ class QemuDriver:
         """Have systemd start the task's unit, and wait until its QEMU runs argv and answers on QMP."""
         unit = supervision['unit']
         self.sync_unit(supervision)
-        self.systemd.start(unit)
+        started = self.systemd.start(unit)
         deadline = time.monotonic() + UNIT_START_TIMEOUT
-        restarts = None
+        # The start (systemctl returns once its job ran): what follows is judged against this invocation.
+        invocation = self.systemd.show(unit).get('InvocationID')
         while True:
             props = self.systemd.show(unit)
-            if restarts is None:
-                restarts = props.get('NRestarts')
             main = _main_pid(props)
             process = QemuProcess.observe(main) if main else None
             if props.get('ActiveState') == 'active' and process is not None and process.matches(argv) and _qmp_answers(task_dir):
                 return process
-            ended = props.get('ActiveState') in ('failed', 'inactive') or props.get('SubState') == 'auto-restart' \
-                or (restarts is not None and props.get('NRestarts') not in (None, restarts))
+            # Ended: the start failed, QEMU exited (systemd waits to restart it, or gave up), or systemd started it again.
+            ended = not started or props.get('InvocationID') != invocation or restarting(props) \
+                or (props.get('ActiveState') in ('failed', 'inactive') and not props.get('Job'))
             if ended or time.monotonic() > deadline:
                 message = self.systemd.journal(unit, props.get('InvocationID'))
                 self.systemd.stop(unit)
@@ -167,12 +167,19 @@ class QemuDriver:
             changes.append('unit')
             if not check_mode:
                 self.systemd.write(unit, supervision['text'])
-        enabled = self.systemd.show(unit).get('UnitFileState') == 'enabled'
-        if enabled != supervision['enabled']:
+        if self.systemd.set_enabled(unit, supervision['enabled'], check_mode=check_mode):
             changes.append('enabled')
-            if not check_mode:
-                self.systemd.set_enabled(unit, supervision['enabled'])
         return changes
+
+    def own_unit(self, unit):
+        """``unit`` when its file is one the collection wrote, else None (for a task whose record names none)."""
+        return unit if self.systemd is not None and self.systemd.own(unit) else None
+
+    def set_unit_enabled(self, unit, enabled, check_mode=False):
+        """Have a task's unit start at boot or not (nothing for a task without a unit file); returns whether that changes."""
+        if not unit or self.systemd is None or self.systemd.read(unit) is None:
+            return False
+        return self.systemd.set_enabled(unit, enabled, check_mode=check_mode)
 
     def unit_text(self, unit):
         """The unit file as it is on the host, or None."""

@@ -31,7 +31,7 @@ def task_state(record, process, unit=None):
         return 'running'
     if unit is not None and unit.get('active_state') == 'failed':
         return 'failed'
-    if unit is not None and unit.get('sub_state') == 'auto-restart':
+    if unit is not None and unit.get('restarting'):
         return 'restarting'
     return 'crashed' if record.state == 'running' else 'stopped'
 

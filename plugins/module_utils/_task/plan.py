@@ -14,6 +14,7 @@ import os
 import pwd
 import random
 import shutil
+import stat
 import sys
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._command import build_argv, sandbox_value
@@ -31,6 +32,10 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._task.unit import ren
 
 # What a running VM must be restarted for beyond its argv and media: the CPUs its unit confines it to.
 SUPERVISION_RESTART_KEYS = ('cpu_set',)
+# The directories PrivateTmp= replaces with the unit's own.
+PRIVATE_TMP_DIRS = ('/tmp', '/var/tmp')
+# The interpreter of the unit's ExecStop where it exists (else the module's own).
+STOP_PYTHON = '/usr/bin/python3'
 
 
 class Plan:
@@ -193,15 +198,7 @@ class Planner:
         config['unit'] = None
         if supervision['supervisor'] == 'systemd':
             config['unit'] = task_unit_name(task_dir, default_state_dir())
-            writable = list(block_files) + [drive['file'] for drive in media.drives if not drive.get('readonly')]
-            if not media.config.get('overlay') and media.boot['media'] == 'disk':
-                writable.append(media.boot['file'])
-            supervision['text'] = render_unit(
-                task_dir.name, task_dir.path, argv, stop_argv(self.find_binary('python3') or sys.executable, config['kill_timeout'],
-                                                              config['graceful_shutdown']),
-                supervision['restart'], config['kill_timeout'], memory, accelerator, cpus=cpus, cpu_set=supervision['cpu_set'],
-                writable=sorted(set(path for path in writable if path and not path.startswith(task_dir.path + os.sep))),
-                confine=supervision['sandbox'] is not None)
+            supervision['text'] = self._unit_text(task_dir, argv, config, supervision, media, block_files, accelerator)
         supervision['unit'] = config['unit']
         ports_info = dict((label, {'host': host_ports[label], 'guest': port_map[label], 'host_address': host_address})
                           for label in sorted(port_map))
@@ -209,9 +206,34 @@ class Planner:
         return Plan(argv, config, accelerator, ports_info, labels, wait_for, media=media,
                     prepare=lambda: prepare(steps, self.find_binary('qemu-img'), self.run_command), supervision=supervision)
 
+    def _unit_text(self, task_dir, argv, config, supervision, media, block_files, accelerator):
+        """The task's unit: what QEMU may write and open (the files it writes, block devices), around the command line."""
+        boot_written = not media.config.get('overlay') and media.boot['media'] == 'disk'
+        files = [(media.boot['file'], boot_written)] + [(drive['file'], not drive.get('readonly')) for drive in media.drives]
+        files += [(path, True) for path in block_files]
+        # An overlay's base, read through it.
+        files.append(((media.config.get('base') or {}).get('path'), False))
+        writable, devices, uses_tmp = set(), set(), False
+        for path, written in files:
+            if not path:
+                continue
+            real = os.path.realpath(path)
+            uses_tmp = uses_tmp or any(real == top or real.startswith(top + os.sep) for top in PRIVATE_TMP_DIRS)
+            if _is_block_device(real):
+                devices.add((real, 'rw' if written else 'r'))
+            elif written and not real.startswith(task_dir.path + os.sep):
+                writable.add(real)
+        uses_tmp = uses_tmp or any(task_dir.path.startswith(top + os.sep) for top in PRIVATE_TMP_DIRS)
+        # A fixed interpreter: PATH differs between become methods and schedulers, the unit must not.
+        python = STOP_PYTHON if os.path.exists(STOP_PYTHON) else sys.executable
+        return render_unit(task_dir.name, task_dir.path, argv, stop_argv(python, config['kill_timeout'], config['graceful_shutdown']),
+                           supervision['restart'], config['kill_timeout'], config['memory'], accelerator, cpus=config['cpus'],
+                           cpu_set=supervision['cpu_set'], writable=sorted(writable), devices=sorted(devices), private_tmp=not uses_tmp,
+                           confine=supervision['sandbox'] is not None)
+
     def _supervision(self):
         """The supervisor the task gets, and the options that go with it, checked against it."""
-        supervisor = resolve_supervisor(self.option('supervisor'), self.find_binary)
+        supervisor = resolve_supervisor(self.option('supervisor'), self.find_binary, run_command=self.run_command)
         run_as = self.option('run_as')
         if run_as is not None:
             try:
@@ -220,6 +242,11 @@ class Planner:
                 raise QemuTaskError("run_as %r: there is no such user on this host; create it, or give an existing user" % run_as,
                                     option='run_as') from None
         cpu_set = self.option('cpu_set')
+        if cpu_set is not None:
+            highest = max(int(part.split('-')[-1]) for part in cpu_set.split(','))
+            if highest >= (os.cpu_count() or 1):
+                raise QemuTaskError('cpu_set %s names CPU %d, but this host has CPUs 0-%d; use CPUs it has'
+                                    % (cpu_set, highest, (os.cpu_count() or 1) - 1), option='cpu_set')
         enabled = bool(self.option('enabled'))
         if supervisor == 'none':
             why = ("the supervisor is none (%s)" % ('as requested' if self.option('supervisor') == 'none' else
@@ -270,6 +297,13 @@ class Planner:
             raise QemuTaskError('%s %s cannot be read by qemu-img (exit status %s): %s; check that it is a disk image'
                                 % (option, image, rc, (err or out or '').strip()[:300]), option=option)
         check_image_chain(chain, image_paths, task_dir.path, task_dir_allowed=trusted, option=option)
+
+
+def _is_block_device(path):
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _task_dir_trusted(task_dir):

@@ -18,8 +18,10 @@ import threading
 import time
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._process import start_epoch
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import tail
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir, TaskRecord
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir, TaskRecord, default_state_dir
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.supervise import task_unit_name
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.view import diff_view, plan_view, task_view
 
 # Waiting for another run on the same task: beyond its own stop time (kill_timeout).
@@ -50,6 +52,10 @@ def interruptible_by_sigterm():
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace('+00:00', 'Z')
+
+
+def _utc(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).replace(microsecond=0).isoformat().replace('+00:00', 'Z')
 
 
 def _unit(record):
@@ -172,8 +178,9 @@ class Reconciler:
             before = dict(before, unit=self.driver.unit_text(unit))
             after = dict(after, unit=plan.supervision['text'])
         if process is not None and process.pid != record.pid and not self.check_mode:
-            # systemd restarted the VM: its new process is the task's, not a second recovery.
-            record = record.copy(pid=process.pid, start_time=process.start_time, started_at=self.now())
+            # systemd started the VM (a restart, a boot, systemctl start): its process is the task's, not a recovery.
+            record = record.copy(state='running', pid=process.pid, start_time=process.start_time,
+                                 started_at=_utc(start_epoch(process.start_time)))
             task_dir.write(record)
         if process is not None and not self.check_mode:
             self.driver.rotate_console(task_dir, plan.supervision['logs'])
@@ -238,6 +245,11 @@ class Reconciler:
                 task_dir.remove(keep_user_files=True)
             else:
                 task_dir.mark_stopped(new_record)
+                # Nor does it leave a unit that would start it at the next boot.
+                if unit and unit != _unit(record):
+                    self.driver.remove_unit(unit)
+                elif unit:
+                    self.driver.set_unit_enabled(unit, False)
             raise
         self.actions.append('started')
         self._wait_ready(plan, task_dir, started)
@@ -317,6 +329,20 @@ class Reconciler:
         return self._result(True, task_view(task_dir, record, process), before, after)
 
     def _stopped(self, task_dir, record, process, orphans, before, crashed):
+        result = self._stop_vm(task_dir, record, process, orphans, before, crashed)
+        unit = _unit(record)
+        enabled = bool(self.planner.option('enabled'))
+        if unit and self.driver.set_unit_enabled(unit, enabled, check_mode=self.check_mode):
+            # A stopped VM whose unit stays enabled would start at the next boot: the unit follows enabled.
+            self.actions.append('updated')
+            result['changed'] = True
+            result['diff']['after'] = dict(result['diff']['after'], config=dict(record.config, enabled=enabled))
+            if not self.check_mode:
+                current = task_dir.read()
+                task_dir.write(current.copy(config=dict(current.config, enabled=enabled)))
+        return result
+
+    def _stop_vm(self, task_dir, record, process, orphans, before, crashed):
         if orphans:
             self._stop_orphans(task_dir, record, orphans)
             if record is not None and not self.check_mode:
@@ -328,7 +354,7 @@ class Reconciler:
             return self._result(True, task_view(task_dir, record, None), before, after)
         if process is None:
             status = self.driver.unit_status(_unit(record))
-            if status is not None and status['active_state'] in ('active', 'activating', 'reloading'):
+            if status is not None and (status['restarting'] or status['active_state'] == 'active'):
                 # systemd is about to start it again (a restart delay): the stop is a change.
                 self.actions.append('stopped')
                 if not self.check_mode:
@@ -351,8 +377,14 @@ class Reconciler:
     def _absent(self, task_dir, record, process, orphans, before):
         after = {'state': 'absent'}
         self._stop_orphans(task_dir, record, orphans)
+        # The task's unit, also when its record is damaged or its directory gone: the unit of its name, if the collection wrote it.
+        unit = _unit(record) or self.driver.own_unit(task_unit_name(task_dir, default_state_dir()))
         if not task_dir.exists():
-            return self._result(bool(orphans), task_view(task_dir, None, None), before, after)
+            if unit:
+                self.actions.append('removed')
+                if not self.check_mode:
+                    self.driver.remove_unit(unit)
+            return self._result(bool(orphans) or bool(unit), task_view(task_dir, None, None), before, after)
         if record is None and not task_dir.own_leftovers():
             # A directory that is not a task's (no record, nothing of ours in it) is never touched.
             self.warn('%s exists but holds no task; left alone' % task_dir.path)
@@ -363,7 +395,7 @@ class Reconciler:
         if not self.check_mode:
             if process:
                 self._stop(task_dir, record, process)
-            self.driver.remove_unit(_unit(record))
+            self.driver.remove_unit(unit)
             # A directory the collection created goes whole; one that was there before (say, with
             # images downloaded into it) keeps what is not the collection's.
             task_dir.remove(keep_user_files=not (record is not None and record.created_dir))

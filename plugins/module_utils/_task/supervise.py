@@ -17,17 +17,22 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import tempfile
+import time
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.unit import unit_name
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.unit import UNIT_HEADER, unit_name
 
 UNIT_DIR = '/etc/systemd/system'
 # Where systemd says it runs as the service manager (sd_booted()).
 SYSTEMD_RUNTIME = '/run/systemd/system'
 # What systemctl show is asked for.
 PROPERTIES = ('LoadState', 'ActiveState', 'SubState', 'Result', 'MainPID', 'NRestarts', 'ExecMainCode', 'ExecMainStatus',
-              'ExecMainExitTimestamp', 'UnitFileState', 'InvocationID')
+              'ExecMainExitTimestampMonotonic', 'UnitFileState', 'InvocationID', 'Job')
+# The oldest systemd whose units this works with: Type=exec came with systemd 240.
+MIN_SYSTEMD_VERSION = 240
+_VERSION_RE = re.compile(r'^systemd ([0-9]+)')
 # The unit's ExecStop (systemctl stop, and the host's shutdown): the collection's graceful stop in the
 # Python standard library alone. It asks QEMU over QMP to press the power button and waits for the
 # main process ($MAINPID, given by systemd) to end, at most kill_timeout; systemd then sends SIGTERM to
@@ -65,22 +70,29 @@ def stop_argv(python, kill_timeout, graceful):
     return [python, '-c', STOP_SCRIPT, '%g' % kill_timeout, '1' if graceful else '0']
 
 
-def systemd_usable(find_binary, euid=None, runtime=SYSTEMD_RUNTIME):
-    """(usable, why not): systemd is the service manager, systemctl is there, and this user may write system units."""
+def systemd_usable(find_binary, run_command=None, euid=None, runtime=SYSTEMD_RUNTIME):
+    """(usable, why not): systemd is the service manager, systemctl is there, new enough, and this user may write system units."""
     if not os.path.isdir(runtime):
         return False, 'systemd is not the service manager of this host (%s does not exist)' % runtime
-    if not find_binary('systemctl'):
+    systemctl = find_binary('systemctl')
+    if not systemctl:
         return False, 'systemctl was not found on PATH'
     if (os.geteuid() if euid is None else euid) != 0:
         return False, 'system units can only be written by root (become: true)'
+    if run_command is not None:
+        rc, out, dummy = run_command([systemctl, '--version'])
+        match = _VERSION_RE.match(out or '') if rc == 0 else None
+        if match is None or int(match.group(1)) < MIN_SYSTEMD_VERSION:
+            return False, 'systemd %s is older than %d, the first with Type=exec units' % (
+                match.group(1) if match else '(version unknown)', MIN_SYSTEMD_VERSION)
     return True, ''
 
 
-def resolve_supervisor(requested, find_binary, euid=None, runtime=SYSTEMD_RUNTIME):
+def resolve_supervisor(requested, find_binary, run_command=None, euid=None, runtime=SYSTEMD_RUNTIME):
     """'none' or 'systemd' for the supervisor option's value; 'systemd' where systemd cannot be used is an error."""
     if requested == 'none':
         return 'none'
-    usable, why = systemd_usable(find_binary, euid=euid, runtime=runtime)
+    usable, why = systemd_usable(find_binary, run_command=run_command, euid=euid, runtime=runtime)
     if usable:
         return 'systemd'
     if requested == 'auto':
@@ -94,6 +106,11 @@ def task_unit_name(task_dir, default_state_dir):
     if os.path.realpath(task_dir.state_dir) == os.path.realpath(default_state_dir):
         return unit_name(task_dir.name)
     return unit_name(task_dir.name, hashlib.sha256(os.path.realpath(task_dir.state_dir).encode('utf-8')).hexdigest()[:8])
+
+
+def restarting(props):
+    """Whether systemd is about to start the unit's QEMU again (a restart delay, or a start under way)."""
+    return props.get('SubState') == 'auto-restart' or props.get('ActiveState') == 'activating'
 
 
 class Systemd:
@@ -116,7 +133,7 @@ class Systemd:
 
     def show(self, unit):
         """What systemd knows of ``unit``: PROPERTIES as strings ({} when systemctl cannot tell)."""
-        rc, out = self._systemctl('show', '--timestamp=unix', '--property=' + ','.join(PROPERTIES), '--', unit, check=False)
+        rc, out = self._systemctl('show', '--property=' + ','.join(PROPERTIES), '--', unit, check=False)
         if rc != 0:
             return {}
         props = {}
@@ -125,6 +142,11 @@ class Systemd:
             if sep:
                 props[key] = value
         return props
+
+    def own(self, unit):
+        """Whether ``unit`` is a file the collection wrote (its first line says so)."""
+        text = self.read(unit)
+        return text is not None and text.startswith(UNIT_HEADER)
 
     def read(self, unit):
         """The unit file's text, or None when there is none."""
@@ -136,35 +158,41 @@ class Systemd:
 
     def write(self, unit, text):
         """Write the unit file atomically and have systemd read it again."""
-        fd, temp = tempfile.mkstemp(prefix='.%s.' % unit, dir=self.unit_dir)
+        temp = None
         try:
+            fd, temp = tempfile.mkstemp(prefix='.%s.' % unit, dir=self.unit_dir)
             with os.fdopen(fd, 'w', encoding='utf-8') as f:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(temp, 0o644)
             os.replace(temp, self.path(unit))
-        except BaseException:
-            if os.path.exists(temp):
+        except OSError as exc:
+            raise QemuTaskError('the unit %s could not be written in %s: %s; check that it is writable by root, or use '
+                                'supervisor: none' % (unit, self.unit_dir, exc.strerror or exc), option='supervisor') from None
+        finally:
+            if temp is not None and os.path.exists(temp):
                 os.unlink(temp)
-            raise
         self.reload()
 
     def reload(self):
         self._systemctl('daemon-reload')
 
-    def set_enabled(self, unit, enabled):
-        """Start at boot or not; returns whether that changed."""
+    def set_enabled(self, unit, enabled, check_mode=False):
+        """Start at boot or not; returns whether that changes (in check mode, would change)."""
         props = self.show(unit)
         if (props.get('UnitFileState') == 'enabled') == enabled:
             return False
-        self._systemctl('enable' if enabled else 'disable', '--', unit)
+        if not check_mode:
+            self._systemctl('enable' if enabled else 'disable', '--', unit)
         return True
 
     def start(self, unit):
         # A unit that failed (attempts exhausted) keeps its start limit until reset.
         self._systemctl('reset-failed', '--', unit, check=False)
-        self._systemctl('start', '--no-block', '--', unit)
+        # restart, not start: a unit waiting out its restart delay starts at once (a start job would
+        # wait behind it). Blocking: systemctl returns once QEMU was executed (Type=exec).
+        return self._systemctl('restart', '--', unit, check=False)[0] == 0
 
     def stop(self, unit):
         self._systemctl('stop', '--', unit, check=False)
@@ -228,9 +256,18 @@ def last_exit(props):
     code = EXIT_CODES.get(props.get('ExecMainCode', ''))
     if code is None:
         return None
-    at = props.get('ExecMainExitTimestamp') or ''
-    return {'code': code, 'status': props.get('ExecMainStatus'),
-            'at': _journal_time(int(at[1:]) * 1000000) if at.startswith('@') and at[1:].isdigit() else None}
+    return {'code': code, 'status': props.get('ExecMainStatus'), 'at': _monotonic_time(props.get('ExecMainExitTimestampMonotonic'))}
+
+
+def _monotonic_time(micros):
+    """A time systemd gives on the monotonic clock (microseconds) as UTC, or None."""
+    try:
+        micros = int(micros)
+    except (TypeError, ValueError):
+        return None
+    if micros <= 0:
+        return None
+    return _journal_time((time.time() - (time.monotonic() - micros / 1e6)) * 1e6)
 
 
 def status(props, journal_exit=None):
@@ -241,5 +278,5 @@ def status(props, journal_exit=None):
     except ValueError:
         restarts = 0
     return {'active_state': props.get('ActiveState'), 'sub_state': props.get('SubState'), 'result': props.get('Result'),
-            'restarts': restarts, 'enabled': props.get('UnitFileState') == 'enabled',
+            'restarts': restarts, 'enabled': props.get('UnitFileState') == 'enabled', 'restarting': restarting(props),
             'last_exit': last_exit(props) or journal_exit}

@@ -58,6 +58,8 @@ STOP_MARGIN = 5.0
 # The devices a task's QEMU may open (everything else under /dev is refused): KVM and TAP.
 ALLOWED_DEVICES = ('/dev/kvm', '/dev/net/tun')
 UNIT_PREFIX = 'nomadic-qemu-'
+# The first line of every unit the collection writes: what tells its units from others of the same name.
+UNIT_HEADER = '# Written by nomadic.qemu for the task '
 _CPU_SET_RE = re.compile(r'^[0-9]+(?:-[0-9]+)?(?:,[0-9]+(?:-[0-9]+)?)*$')
 _USER_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,31}$|^[0-9]+$')
 
@@ -66,9 +68,11 @@ def unit_name(task_name, instance=''):
     """The unit of a task: nomadic-qemu-<name>.service (task names are valid in unit names as they are).
 
     ``instance`` tells the state directories apart when there is more than the default one: a
-    short hash, so that two tasks of one name in two state directories get two units.
+    short hash after a ``:``, which unit names may have and task names may not, so that two tasks
+    of one name in two state directories get two units, and no task name makes another's unit
+    (``@`` would make a template instance).
     """
-    return '%s%s%s.service' % (UNIT_PREFIX, task_name, ('-' + instance) if instance else '')
+    return '%s%s%s.service' % (UNIT_PREFIX, task_name, (':' + instance) if instance else '')
 
 
 def check_restart(value, option='restart'):
@@ -216,7 +220,7 @@ def _path_value(path):
 
 
 def render_unit(task_name, task_dir, argv, stop_argv, restart, kill_timeout, memory, accelerator, cpus=None, cpu_set=None,
-                writable=(), confine=True, description=None):
+                writable=(), devices=(), private_tmp=True, confine=True, description=None):
     """The text of a task's unit.
 
     ``argv`` is QEMU's command line in the foreground (no -daemonize: systemd is its parent, so it
@@ -224,8 +228,11 @@ def render_unit(task_name, task_dir, argv, stop_argv, restart, kill_timeout, mem
     after ``kill_timeout``), run as ExecStop; systemd waits for it ``kill_timeout`` plus a margin
     before it kills what is left. ``restart`` is a normalized restart block (check_restart).
     ``writable`` are files or directories outside the task directory QEMU writes (disks given
-    by file); everything else but the task directory is read-only to it. ``confine`` False (the
-    task's sandbox turned off) leaves out the file system and device confinement.
+    by file); everything else but the task directory is read-only to it. ``devices`` are the
+    block devices QEMU opens (images or disks on LVM or a raw device): ``(path, 'r' or 'rw')``.
+    ``private_tmp`` False keeps the host's /tmp and /var/tmp (a task that keeps files there).
+    ``confine`` False (the task's sandbox turned off) leaves out the file system and device
+    confinement.
 
     QEMU runs as root and drops to the task's ``run_as`` user itself (-runas), once it has opened
     its files: the task directory stays root's (the collection trusts no record another user can
@@ -233,7 +240,7 @@ def render_unit(task_name, task_dir, argv, stop_argv, restart, kill_timeout, mem
     """
     unit_lines, restart_lines = restart_directives(restart)
     lines = [
-        '# Written by nomadic.qemu for the task %s; edits are replaced on the next run of qemu_task.' % task_name,
+        '%s%s; edits are replaced on the next run of qemu_task.' % (UNIT_HEADER, task_name),
         '[Unit]',
         'Description=%s' % (description or 'nomadic.qemu task %s' % task_name),
         'Wants=network-online.target',
@@ -264,10 +271,12 @@ def render_unit(task_name, task_dir, argv, stop_argv, restart, kill_timeout, mem
         lines += [
             'ProtectSystem=strict',
             'ReadWritePaths=%s' % ' '.join(_path_value(path) for path in [task_dir] + list(writable)),
-            'PrivateTmp=yes',
-            'DevicePolicy=closed',
         ]
+        if private_tmp:
+            lines.append('PrivateTmp=yes')
+        lines.append('DevicePolicy=closed')
         lines += ['DeviceAllow=%s rw' % device for device in ALLOWED_DEVICES]
+        lines += ['DeviceAllow=%s %s' % (_path_value(path), mode) for path, mode in devices]
     lines += [
         '',
         '[Install]',

@@ -86,6 +86,14 @@ class FakeDriver:
         return False
 
     @staticmethod
+    def set_unit_enabled(unit, enabled, check_mode=False):
+        return False
+
+    @staticmethod
+    def own_unit(unit):
+        return None
+
+    @staticmethod
     def rotate_console(task_dir, logs):
         return False
 

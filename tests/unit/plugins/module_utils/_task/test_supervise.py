@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -22,6 +24,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._task.supervise impor
     STOP_SCRIPT,
     Systemd,
     resolve_supervisor,
+    restarting,
     status,
     stop_argv,
     systemd_usable,
@@ -67,7 +70,7 @@ def test_unit_names_tell_state_dirs_apart(tmp_path):
     default = str(tmp_path / 'default')
     assert task_unit_name(TaskDir(default, 'web'), default) == 'nomadic-qemu-web.service'
     other = task_unit_name(TaskDir(str(tmp_path / 'other'), 'web'), default)
-    assert other.startswith('nomadic-qemu-web-') and other.endswith('.service') and other != task_unit_name(
+    assert other.startswith('nomadic-qemu-web:') and other.endswith('.service') and other != task_unit_name(
         TaskDir(str(tmp_path / 'third'), 'web'), default)
 
 
@@ -90,13 +93,30 @@ class FakeSystemctl:
 
 
 def test_show_reads_properties_and_status_reads_them_for_results():
+    ago = time.monotonic() / 2  # within this boot
+    exited = time.monotonic() - ago
     fake = FakeSystemctl({'ActiveState': 'failed', 'SubState': 'failed', 'Result': 'start-limit-hit', 'MainPID': '0', 'NRestarts': '3',
-                          'ExecMainCode': '2', 'ExecMainStatus': '9', 'ExecMainExitTimestamp': '@1796238211', 'UnitFileState': 'enabled',
-                          'LoadState': 'loaded'})
-    systemd = Systemd(fake)
-    assert systemd.status('u.service') == {'active_state': 'failed', 'sub_state': 'failed', 'result': 'start-limit-hit', 'restarts': 3,
-                                           'enabled': True, 'last_exit': {'code': 'killed', 'status': '9', 'at': '2026-12-02T19:03:31Z'}}
-    assert fake.commands[0][:3] == ['systemctl', 'show', '--timestamp=unix']
+                          'ExecMainCode': '2', 'ExecMainStatus': '9', 'ExecMainExitTimestampMonotonic': str(int(exited * 1e6)),
+                          'UnitFileState': 'enabled', 'LoadState': 'loaded'})
+    result = Systemd(fake).status('u.service')
+    at = result['last_exit'].pop('at')
+    assert result == {'active_state': 'failed', 'sub_state': 'failed', 'result': 'start-limit-hit', 'restarts': 3, 'enabled': True,
+                      'restarting': False, 'last_exit': {'code': 'killed', 'status': '9'}}
+    # That long ago on the wall clock (the monotonic clock of systemd and of this process is one).
+    moment = datetime.datetime.strptime(at, '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc).timestamp()
+    assert abs(moment - (time.time() - ago)) < 2
+    assert fake.commands[0][:2] == ['systemctl', 'show']
+
+
+@pytest.mark.parametrize('props, expected', [
+    ({'ActiveState': 'activating', 'SubState': 'auto-restart'}, True),
+    ({'ActiveState': 'activating', 'SubState': 'start'}, True),
+    ({'ActiveState': 'active', 'SubState': 'running'}, False),
+    ({'ActiveState': 'failed', 'SubState': 'failed'}, False),
+])
+def test_restarting_is_one_rule(props, expected):
+    assert restarting(props) is expected
+    assert status(props)['restarting'] is expected
 
 
 def test_a_restarted_unit_tells_its_last_exit_from_the_journal():
@@ -132,8 +152,8 @@ def test_unit_files_are_written_whole_and_removed_with_their_enablement(tmp_path
 
 def test_a_failing_systemctl_is_an_error_naming_it(tmp_path):
     with pytest.raises(QemuTaskError) as error:
-        Systemd(FakeSystemctl(rc=5), unit_dir=str(tmp_path)).start('u.service')
-    assert "systemctl start --no-block -- u.service failed (exit status 5): Unit not found." in str(error.value)
+        Systemd(FakeSystemctl(rc=5), unit_dir=str(tmp_path)).write('u.service', '[Service]\n')
+    assert "systemctl daemon-reload failed (exit status 5): Unit not found." in str(error.value)
 
 
 def test_the_stop_script_presses_the_power_button_and_waits_for_the_main_process(tmp_path, monkeypatch):

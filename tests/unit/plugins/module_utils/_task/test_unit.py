@@ -151,7 +151,9 @@ def test_quote_word(word, quoted):
 
 def test_unit_name():
     assert unit_name('web-1') == 'nomadic-qemu-web-1.service'
-    assert unit_name('web-1', 'ab12') == 'nomadic-qemu-web-1-ab12.service'
+    assert unit_name('web-1', 'ab12') == 'nomadic-qemu-web-1:ab12.service'
+    # A task named after another's instance does not get its unit.
+    assert unit_name('web-1-ab12') != unit_name('web-1', 'ab12')
 
 
 def test_unit_carries_limits_and_confinement():
@@ -185,10 +187,9 @@ def test_unit_without_sandbox_keeps_limits_but_not_confinement():
     assert directives(text, 'NoNewPrivileges') == ['yes']
 
 
-def test_unit_text_is_stable():
-    # A hand edit is detected by comparing the file with the rendering: the same options give the same bytes.
-    assert render(cpus=2) == render(cpus=2)
+def test_unit_text_changes_with_what_the_unit_applies():
     assert render(cpus=2) != render(cpus=3)
+    assert render(kill_timeout=5.0) != render(kill_timeout=6.0)
 
 
 def test_path_with_space_is_one_path():
@@ -206,3 +207,10 @@ def test_systemd_accepts_the_unit(tmp_path):
     result = subprocess.run(['systemd-analyze', 'verify', str(path)], capture_output=True, text=True, check=False)
     problems = [line for line in result.stderr.splitlines() if str(path) in line]
     assert result.returncode == 0 and not problems, result.stderr
+
+
+def test_block_devices_are_allowed_as_read_or_written_and_tmp_can_stay_shared():
+    text = render(devices=[('/dev/vg0/web', 'rw'), ('/dev/sdb', 'r')], private_tmp=False)
+    assert directives(text, 'DeviceAllow') == ['/dev/kvm rw', '/dev/net/tun rw', '/dev/vg0/web rw', '/dev/sdb r']
+    assert directives(text, 'PrivateTmp') == []
+    assert directives(render(), 'PrivateTmp') == ['yes']
