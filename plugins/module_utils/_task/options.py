@@ -323,7 +323,7 @@ TASK_OPTIONS = _table(
     Option('restart', 'dict', default={}, spec_default=False, suboptions=RESTART_OPTIONS, nomad='restart'),
     Option('logs', 'dict', default={}, spec_default=False, suboptions=LOGS_OPTIONS, nomad='logs'),
     Option('cpu_set', 'raw'),
-    Option('run_as', 'str'),
+    Option('run_as', 'str', nomad='user'),
     Option('sandbox', 'bool', default=True),
 )
 

@@ -313,7 +313,7 @@ def _task_settings(reader, group, tctx, task_body):
         ports.update(legacy)
     restart = dict(strip(group.restart) or {}, **(strip(single(task_body.get('restart'), tctx, 'restart')) or {})) or None
     return TaskSettings(configs[0], resources, task_body.get('kill_timeout'), ports, meta, bodies(task_body.get('artifact'), tctx, 'artifact'),
-                        restart=restart, logs=single(task_body.get('logs'), tctx, 'logs'))
+                        restart=restart, logs=single(task_body.get('logs'), tctx, 'logs'), user=task_body.get('user'))
 
 
 def _instance(reader, group, tctx, index, instance_constraints):

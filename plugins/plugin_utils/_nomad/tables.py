@@ -87,7 +87,7 @@ IGNORED_TASK_KEYS = {
     'volume_mount': 'host and CSI volumes are not mounted; pass disks to QEMU with args',
     'csi_plugin': _NOT_FOR_QEMU, 'env': 'QEMU runs with the environment of the module, not the task env',
     'kill_signal': 'qemu_task stops QEMU with SIGTERM, then SIGKILL',
-    'shutdown_delay': _NOT_FOR_QEMU, 'user': 'QEMU runs as the user Ansible becomes on the host',
+    'shutdown_delay': _NOT_FOR_QEMU,
     'kind': _NOT_FOR_QEMU, 'action': _NOT_FOR_QEMU,
 }
 IGNORED_RESOURCES_KEYS = {
@@ -118,9 +118,9 @@ BATCH_TYPE_REASON = 'batch jobs run to completion in Nomad; here the VM is start
 JOB_KEYS = ('group', 'constraint', 'meta', 'name', 'id', 'type') + tuple(IGNORED_JOB_KEYS) + tuple(REFUSED_JOB_KEYS)
 GROUP_KEYS = ('task', 'count', 'constraint', 'meta', 'network', 'restart') + tuple(IGNORED_GROUP_KEYS)
 # The keys of the restart and logs blocks that qemu_task applies, and those it does not.
-RESTART_KEYS = ('attempts', 'interval', 'delay', 'mode')
+RESTART_KEYS = tuple(TASK_OPTIONS['restart'].suboptions)
 IGNORED_RESTART_KEYS = {'render_templates': 'templates are not rendered'}
-LOGS_KEYS = ('max_files', 'max_file_size')
+LOGS_KEYS = tuple(TASK_OPTIONS['logs'].suboptions)
 IGNORED_LOGS_KEYS = {'disabled': 'the guest console is always written to console.log in the task directory',
                      'enabled': 'the guest console is always written to console.log in the task directory'}
 TASK_KEYS = ('driver', 'config', 'resources', 'artifact', 'constraint', 'meta') + tuple(TASK_OPTION_KEYS) + tuple(IGNORED_TASK_KEYS)

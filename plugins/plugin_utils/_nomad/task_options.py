@@ -41,11 +41,12 @@ class TaskSettings:
     """What a qemu task block sets: ``config``, ``resources`` (None without a block), ``kill_timeout``
     (None when unset), ``ports`` (label -> static host port, or None for a dynamic one), ``meta``,
     ``artifacts`` (the artifact blocks), ``restart`` (the group's and the task's blocks, merged) and
-    ``logs`` (None when unset)."""
+    ``logs`` and ``user`` (None when unset)."""
 
-    __slots__ = ('config', 'resources', 'kill_timeout', 'ports', 'meta', 'artifacts', 'restart', 'logs')
+    __slots__ = ('config', 'resources', 'kill_timeout', 'ports', 'meta', 'artifacts', 'restart', 'logs', 'user')
 
-    def __init__(self, config, resources, kill_timeout, ports, meta, artifacts, restart=None, logs=None):
+    def __init__(self, config, resources, kill_timeout, ports, meta, artifacts, restart=None, logs=None, user=None):
+        self.user = user
         self.restart = restart
         self.logs = logs
         self.config = config
@@ -64,7 +65,8 @@ class TaskSettings:
             runtime(plain(self.kill_timeout), ctx, 'kill_timeout', env),
             self.ports, self.meta, self.artifacts,
             restart=runtime(strip(self.restart), ctx, 'restart', env) if self.restart is not None else None,
-            logs=runtime(strip(self.logs), ctx, 'logs', env) if self.logs is not None else None)
+            logs=runtime(strip(self.logs), ctx, 'logs', env) if self.logs is not None else None,
+            user=runtime(plain(self.user), ctx, 'user', env) if self.user is not None else None)
 
 
 def _checked(name, value, ctx, key):
@@ -225,6 +227,9 @@ def qemu_options(reader, ctx, settings):
         options['restart'] = _block(reader, ctx, settings.restart, 'restart', RESTART_KEYS, IGNORED_RESTART_KEYS, ('interval', 'delay'))
     if settings.logs is not None:
         options['logs'] = _block(reader, ctx, settings.logs, 'logs', LOGS_KEYS, IGNORED_LOGS_KEYS, ())
+    if settings.user is not None:
+        # Nomad runs the task as this user; QEMU drops to it here (-runas).
+        options['run_as'] = _checked('run_as', settings.user, ctx, 'user')
     return options
 
 

@@ -24,7 +24,7 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import 
 
 
 def test_option_keys_come_from_the_option_table():
-    assert TASK_OPTION_KEYS == {'kill_timeout': 'kill_timeout', 'restart': 'restart', 'logs': 'logs'}
+    assert TASK_OPTION_KEYS == {'kill_timeout': 'kill_timeout', 'restart': 'restart', 'logs': 'logs', 'user': 'run_as'}
     assert RESOURCES_OPTION_KEYS == {'memory': 'memory', 'cores': 'cpus'}
     nomad_keys = sorted(['config.%s' % key for key in CONFIG_KEYS] + list(TASK_OPTION_KEYS)
                         + ['resources.%s' % key for key in RESOURCES_OPTION_KEYS] + ['group.network.port'])

@@ -266,3 +266,8 @@ def test_logs_block_is_mapped_and_what_does_not_apply_is_listed():
 ])
 def test_restart_and_logs_errors_name_the_key(task, message):
     assert message in error(job(task=task))
+
+
+def test_user_is_the_user_qemu_runs_as():
+    assert only_task(job(task='user = "nobody"'))['options']['run_as'] == 'nobody'
+    assert "user: run_as 'no body' is not a user name" in error(job(task='user = "no body"'))
