@@ -81,7 +81,6 @@ class QemuDriver:
 
     def unit_status(self, unit):
         """What systemd knows of a task's unit (supervise.status), or None for a task without one."""
-        # Imported here: only supervised tasks need it.
         if not unit or self.systemd is None:
             return None
         return self.systemd.status(unit)

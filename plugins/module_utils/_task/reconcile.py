@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import os
 import re
 import signal
@@ -21,7 +20,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTa
 from ansible_collections.nomadic.qemu.plugins.module_utils._process import start_epoch
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import tail
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir, TaskRecord, default_state_dir
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.supervise import task_unit_name
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.supervise import task_unit_name, utc_time
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.view import diff_view, plan_view, task_view
 
 # Waiting for another run on the same task: beyond its own stop time (kill_timeout).
@@ -51,11 +50,7 @@ def interruptible_by_sigterm():
 
 
 def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace('+00:00', 'Z')
-
-
-def _utc(epoch):
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).replace(microsecond=0).isoformat().replace('+00:00', 'Z')
+    return utc_time(time.time())
 
 
 def _unit(record):
@@ -180,7 +175,7 @@ class Reconciler:
         if process is not None and process.pid != record.pid and not self.check_mode:
             # systemd started the VM (a restart, a boot, systemctl start): its process is the task's, not a recovery.
             record = record.copy(state='running', pid=process.pid, start_time=process.start_time,
-                                 started_at=_utc(start_epoch(process.start_time)))
+                                 started_at=utc_time(start_epoch(process.start_time)))
             task_dir.write(record)
         if process is not None and not self.check_mode:
             self.driver.rotate_console(task_dir, plan.supervision['logs'])

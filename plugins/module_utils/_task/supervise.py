@@ -206,7 +206,6 @@ class Systemd:
         self._systemctl('disable', '--', unit, check=False)
         os.unlink(self.path(unit))
         self.reload()
-        self._systemctl('reset-failed', '--', unit, check=False)
         return True
 
     def status(self, unit):
@@ -243,12 +242,16 @@ class Systemd:
         return (out or '').strip() if rc == 0 else ''
 
 
+def utc_time(seconds):
+    """Seconds since the epoch as the collection writes times: UTC, whole seconds, ``2026-12-02T19:03:31Z``."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).replace(microsecond=0).isoformat().replace('+00:00', 'Z')
+
+
 def _journal_time(micros):
     try:
-        moment = datetime.datetime.fromtimestamp(int(micros) / 1e6, datetime.timezone.utc)
+        return utc_time(int(micros) / 1e6)
     except (TypeError, ValueError):
         return None
-    return moment.replace(microsecond=0).isoformat().replace('+00:00', 'Z')
 
 
 def last_exit(props):
