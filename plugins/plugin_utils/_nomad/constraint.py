@@ -9,8 +9,14 @@
 
 from __future__ import annotations
 
-from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import OPERATORS, ConstraintError, attribute_name, check_constraint
-from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.hcl import bodies, check_keys, hcl_text, strip
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import (
+    OPERATORS,
+    PLACEMENT_OPERATORS,
+    ConstraintError,
+    attribute_name,
+    check_constraint,
+)
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.hcl import bodies, check_keys, hcl_text, strip, to_bool, to_int
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.interpolate import plain
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import CONSTRAINT_KEYS, CONSTRAINT_SHORTHANDS
 
@@ -33,17 +39,16 @@ def constraints(reader, body, ctx, level):
         if len(shorthands) > 1 or (shorthands and operator is not None):
             raise ctx.error('%s mixes %s; use operator and value, or one shorthand' % (
                 key, ', '.join(shorthands + (['operator'] if operator is not None else []))))
-        if shorthands and value is not None:
+        # distinct_property = "${meta.rack}" takes the number allowed per value as its value
+        if shorthands and value is not None and shorthands[0] != 'distinct_property':
             raise ctx.error('%s sets value next to the short form %s, which carries its own value; use operator and value, '
                             'or %s = "..." alone' % (key, shorthands[0], shorthands[0]))
         value_key = 'value'
         if shorthands and shorthands[0] in CONSTRAINT_SHORTHANDS:
             operator, value = CONSTRAINT_SHORTHANDS[shorthands[0]], item[shorthands[0]]
             value_key = shorthands[0]
-        elif shorthands or operator in ('distinct_hosts', 'distinct_property'):
-            # These spread a job's allocations over hosts; here every host runs all of them.
-            reader.ignored.add(ctx, key, '%s spreads allocations over Nomad clients; here every selected host runs all '
-                                         'instances of the job' % (shorthands[0] if shorthands else operator))
+        elif shorthands or operator in PLACEMENT_OPERATORS:
+            found.append(_placement_constraint(item, shorthands[0] if shorthands else operator, ctx, key, level))
             continue
         if attribute is None:
             raise ctx.error('%s has no attribute; set attribute, such as attribute = "${attr.driver.qemu.version}"' % key)
@@ -68,3 +73,38 @@ def _check_constraint(constraint, ctx, key, value_key):
     except ConstraintError as exc:
         at_fault = 'operator' if constraint['operator'] not in OPERATORS else value_key
         raise ctx.error('%s.%s: %s' % (key, at_fault, exc)) from None
+
+
+def _placement_constraint(item, operator, ctx, key, level):
+    """A distinct_hosts or distinct_property constraint, as the placement planner reads it.
+
+    ``distinct_hosts = true`` (or operator = "distinct_hosts", whose value defaults to true) keeps
+    the allocations of the job (a job-level constraint) or of the group on hosts of their own;
+    ``distinct_property = "${meta.rack}"`` (or operator and attribute), with value the number of
+    allocations allowed per value of the attribute (default 1).
+    """
+    constraint = {'operator': operator}
+    if operator == 'distinct_hosts':
+        value = item.get('distinct_hosts', item.get('value', True))
+        flag = to_bool(value)
+        if flag is None:
+            raise ctx.error('%s: distinct_hosts is %r; use true or false' % (key, value))
+        constraint['value'] = 'true' if flag else 'false'
+    else:
+        attribute = item.get('distinct_property', item.get('attribute'))
+        if attribute is None:
+            raise ctx.error('%s: distinct_property needs the attribute, such as distinct_property = "${meta.rack}"' % key)
+        constraint['attribute'] = hcl_text(attribute)
+        try:
+            attribute_name(constraint['attribute'])
+        except ConstraintError as exc:
+            raise ctx.error('%s.attribute: %s' % (key, exc)) from None
+        value = item.get('value')
+        if value is not None:
+            number = to_int(value)
+            if number is None or number < 1:
+                raise ctx.error('%s.value is %r; distinct_property takes the number of allocations allowed per value, 1 or more'
+                                % (key, value))
+            constraint['value'] = str(number)
+    constraint.update(level=level, source=ctx.where())
+    return constraint

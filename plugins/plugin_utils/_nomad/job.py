@@ -36,6 +36,7 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.hcl import (
 )
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.interpolate import Interpolator, plain
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import JobFileError, Reader, quote, where
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.scheduling import affinities, max_parallel, spreads
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import (
     BATCH_TYPE_REASON,
     DEFAULT_COUNT,
@@ -59,9 +60,9 @@ _NAME_CHARS_RE = re.compile(r'[^A-Za-z0-9_.-]+')
 
 # The keys of each level whose ${...} the HCL pass resolves when the level is read; the others
 # are resolved where they are used (a group's network, a task's settings), or never (other drivers).
-_JOB_HCL_KEYS = ('type', 'name', 'id', 'constraint', 'meta')
-_GROUP_HCL_KEYS = ('constraint', 'meta', 'network', 'restart')
-_TASK_HCL_KEYS = ('config', 'resources', 'artifact', 'constraint', 'meta') + tuple(TASK_OPTION_KEYS)
+_JOB_HCL_KEYS = ('type', 'name', 'id', 'constraint', 'affinity', 'spread', 'update', 'meta')
+_GROUP_HCL_KEYS = ('constraint', 'affinity', 'spread', 'update', 'meta', 'network', 'restart')
+_TASK_HCL_KEYS = ('config', 'resources', 'artifact', 'constraint', 'affinity', 'meta') + tuple(TASK_OPTION_KEYS)
 
 
 def task_name(job, group, task, index=None):
@@ -106,8 +107,11 @@ def read_job(text, filename='<job>', variables=None, stop_only=False):
       name), ``options`` (qemu_task options, with the ``labels`` naming the job, group, task and
       index), ``artifacts`` and ``constraints`` (job, group and task levels, each with its
       ``level`` and ``source``);
-    - ``groups``: per group its ``count``, the names of its qemu task instances and the
-      constraints deciding where it runs (job, group and every qemu task of the group);
+    - ``groups``: per group its ``count``, the names of its qemu task instances, the
+      constraints deciding where it runs (job, group and every qemu task of the group;
+      distinct_hosts and distinct_property among them), its ``affinities`` (job, group and
+      tasks), ``spreads`` (job and group) and ``max_parallel`` (the update block's; None
+      without one);
     - ``skipped``: tasks not run (other drivers, groups with count 0), with the reason;
     - ``ignored``: settings Nomad knows that are not applied here, with the reason;
     - ``errors``: with ``stop_only``, what a full read refuses the file for (empty otherwise).
@@ -147,6 +151,9 @@ def read_job(text, filename='<job>', variables=None, stop_only=False):
         reader.ignored.add(ctx, 'type', BATCH_TYPE_REASON)
     job = _Job(job_id, hcl_text(plain(job_body.get('name', job_id))), reader.run(lambda: constraints(reader, job_body, ctx, 'job'), []),
                reader.run(lambda: _meta(job_body, ctx), {}))
+    job.affinities = reader.run(lambda: affinities(reader, job_body, ctx), [])
+    job.spreads = reader.run(lambda: spreads(reader, job_body, ctx), [])
+    job.max_parallel = reader.run(lambda: max_parallel(reader, job_body, ctx))
 
     tasks = []
     groups = []
@@ -193,19 +200,24 @@ def _locals(data, ctx):
 class _Job:
     """What the groups of a job take from it."""
 
-    __slots__ = ('id', 'name', 'constraints', 'meta')
+    __slots__ = ('id', 'name', 'constraints', 'meta', 'affinities', 'spreads', 'max_parallel')
 
     def __init__(self, job_id, name, job_constraints, meta):
         self.id = job_id
         self.name = name
         self.constraints = job_constraints
         self.meta = meta
+        self.affinities = []
+        self.spreads = []
+        # None: no update block, every change at once
+        self.max_parallel = None
 
 
 class _Group:
     """One group of the job: what its tasks take from it, and the instances of its qemu tasks."""
 
-    __slots__ = ('job', 'name', 'count', 'constraints', 'meta', 'ports', 'task_constraints', 'instances', 'restart')
+    __slots__ = ('job', 'name', 'count', 'constraints', 'meta', 'ports', 'task_constraints', 'instances', 'restart',
+                 'affinities', 'task_affinities', 'spreads', 'max_parallel')
 
     def __init__(self, job, name, count, group_constraints, meta, ports, restart=None):
         self.job = job
@@ -218,11 +230,17 @@ class _Group:
         self.ports = ports
         self.task_constraints = []
         self.instances = []
+        self.affinities = []
+        self.task_affinities = []
+        self.spreads = []
+        self.max_parallel = job.max_parallel
 
     def info(self):
         """The group's entry of ``groups``: the constraints of the job, the group and all its qemu tasks decide where it runs."""
         return {'group': self.name, 'count': self.count, 'tasks': [task['name'] for task in self.instances],
-                'constraints': list(self.job.constraints) + self.constraints + self.task_constraints}
+                'constraints': list(self.job.constraints) + self.constraints + self.task_constraints,
+                'affinities': list(self.job.affinities) + self.affinities + self.task_affinities,
+                'spreads': list(self.job.spreads) + self.spreads, 'max_parallel': self.max_parallel}
 
 
 def _read_group(reader, job, gctx, group_body):
@@ -245,6 +263,9 @@ def _read_group(reader, job, gctx, group_body):
         return network_ports(reader, networks, gctx, 'network')
     group = _Group(job, gctx.group, count_number, group_constraints, dict(job.meta, **reader.run(lambda: _meta(group_body, gctx), {})),
                    reader.run(read_ports, {}), reader.run(lambda: single(group_body.get('restart'), gctx, 'restart')))
+    group.affinities = reader.run(lambda: affinities(reader, group_body, gctx), [])
+    group.spreads = reader.run(lambda: spreads(reader, group_body, gctx), [])
+    group.max_parallel = reader.run(lambda: max_parallel(reader, group_body, gctx, job.max_parallel), job.max_parallel)
     task_names = set()
     for task_label, task_body in labelled(group_body.get('task'), gctx, 'task', 'task "vm" { ... }'):
         if task_label in task_names:
@@ -278,6 +299,7 @@ def _read_task(reader, group, tctx, task_body):
             reader.ignored.add(tctx, key, IGNORED_TASK_KEYS[key])
     task_constraints = reader.run(lambda: constraints(reader, body, tctx, 'task'), [])
     group.task_constraints.extend(task_constraints)
+    group.task_affinities.extend(reader.run(lambda: affinities(reader, body, tctx), []))
     settings = reader.run(lambda: _task_settings(reader, group, tctx, body)) if readable else None
     for index in range(group.count):
         instance = _instance(reader, group, tctx, index, list(group.job.constraints) + group.constraints + task_constraints)
@@ -349,8 +371,9 @@ def _instance_settings(reader, group, tctx, settings, instance):
     for label, port in sorted(options.get('ports', {}).items()):
         port_owner = '%s port %s' % (owner, quote(label))
         if port in reader.static_ports:
-            raise tctx.error('host port %d is forwarded by both %s and %s; every task of the job runs on each host, so '
-                             'static ports must differ (use a dynamic port, or count = 1)' % (port, reader.static_ports[port], port_owner))
+            raise tctx.error('host port %d is forwarded by both %s and %s; placement does not keep allocations with the same '
+                             'static port apart, so static ports must differ (use a dynamic port, or count = 1)'
+                             % (port, reader.static_ports[port], port_owner))
         reader.static_ports[port] = port_owner
     options['labels'] = instance['options']['labels']
     image = posixpath.normpath(options['image_path']) if options.get('image_path') else None

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._constraints import PLACEMENT_OPERATORS
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import JobFileError, quote
 
 
@@ -33,6 +34,9 @@ def place_job(job, attributes, check_constraints, running=None):
             continue
         reasons = []
         for constraint in group.get('constraints', []):
+            if constraint.get('operator') in PLACEMENT_OPERATORS:
+                # distinct_hosts and distinct_property are about the other hosts: the placement plan (nomad_job_plan) applies them
+                continue
             plain = dict((k, constraint[k]) for k in ('attribute', 'operator', 'value') if k in constraint)
             try:
                 messages = check_constraints([plain], attributes)

@@ -55,22 +55,23 @@ VARIABLE_KEYS = ('default', 'type', 'description', 'validation', 'sensitive', 'n
 RESOLVED_RUNTIME = ('NOMAD_JOB_NAME', 'NOMAD_JOB_ID', 'NOMAD_GROUP_NAME', 'NOMAD_TASK_NAME', 'NOMAD_ALLOC_INDEX',
                     'NOMAD_ALLOC_NAME', 'NOMAD_TASK_DIR', 'NOMAD_META_<key>')
 
-_SCHEDULING = 'Nomad scheduling; here the inventory and the play choose the hosts'
-_RESTARTS = ('Nomad reschedules allocations onto other nodes; here run the playbook again, qemu_task starts a VM '
-             'whose process died (restart is applied by systemd on each host)')
+_SCHEDULING = ('Nomad scheduling that run_job does not apply; it places by count, resources, constraints, affinity, spread '
+               'and update.max_parallel on the hosts of the play')
+_RESTARTS = ('Nomad reschedules failed allocations on its own; here each run of run_job moves the allocations of '
+             'unreachable or ineligible hosts and starts a VM whose process died (restart is applied by systemd on each host)')
 _SERVICES = 'service registration and secrets (Consul, Vault, Nomad services) are not part of nomadic.qemu'
 _NOT_FOR_QEMU = 'has no effect on a QEMU virtual machine run by nomadic.qemu'
 
 # Keys Nomad knows at each level that this module does not apply, with the reason.
 IGNORED_JOB_KEYS = {
-    'affinity': _SCHEDULING, 'all_at_once': _SCHEDULING, 'datacenters': _SCHEDULING, 'migrate': _SCHEDULING,
+    'all_at_once': _SCHEDULING, 'datacenters': _SCHEDULING, 'migrate': _SCHEDULING,
     'multiregion': _SCHEDULING, 'namespace': _SCHEDULING, 'node_pool': _SCHEDULING, 'priority': _SCHEDULING,
-    'region': _SCHEDULING, 'spread': _SCHEDULING, 'update': _SCHEDULING, 'reschedule': _RESTARTS,
+    'region': _SCHEDULING, 'reschedule': _RESTARTS,
     'consul': _SERVICES, 'consul_token': _SERVICES, 'vault': _SERVICES, 'vault_token': _SERVICES,
     'consul_namespace': _SERVICES, 'vault_namespace': _SERVICES, 'ui': 'the Nomad web UI is not used',
 }
 IGNORED_GROUP_KEYS = {
-    'affinity': _SCHEDULING, 'spread': _SCHEDULING, 'migrate': _SCHEDULING, 'update': _SCHEDULING,
+    'migrate': _SCHEDULING,
     'scaling': _SCHEDULING, 'disconnect': _SCHEDULING, 'max_client_disconnect': _SCHEDULING,
     'stop_after_client_disconnect': _SCHEDULING, 'prevent_reschedule_on_lost': _SCHEDULING,
     'max_run_duration': _SCHEDULING, 'reschedule': _RESTARTS,
@@ -79,7 +80,7 @@ IGNORED_GROUP_KEYS = {
     'volume': 'host and CSI volumes are not mounted; pass disks to QEMU with args',
 }
 IGNORED_TASK_KEYS = {
-    'affinity': _SCHEDULING, 'scaling': _SCHEDULING, 'leader': _SCHEDULING, 'lifecycle': _SCHEDULING,
+    'scaling': _SCHEDULING, 'leader': _SCHEDULING, 'lifecycle': _SCHEDULING,
     'schedule': _SCHEDULING,
     'service': _SERVICES, 'consul': _SERVICES, 'vault': _SERVICES, 'identity': _SERVICES, 'secret': _SERVICES,
     'template': 'templates are not rendered; write such files into the task directory with your own tasks',
@@ -115,15 +116,15 @@ REFUSED_JOB_KEYS = {
 JOB_TYPES = ('service', 'batch', 'system', 'sysbatch')
 BATCH_TYPE_REASON = 'batch jobs run to completion in Nomad; here the VM is started and left running'
 
-JOB_KEYS = ('group', 'constraint', 'meta', 'name', 'id', 'type') + tuple(IGNORED_JOB_KEYS) + tuple(REFUSED_JOB_KEYS)
-GROUP_KEYS = ('task', 'count', 'constraint', 'meta', 'network', 'restart') + tuple(IGNORED_GROUP_KEYS)
+JOB_KEYS = ('group', 'constraint', 'affinity', 'spread', 'update', 'meta', 'name', 'id', 'type') + tuple(IGNORED_JOB_KEYS) + tuple(REFUSED_JOB_KEYS)
+GROUP_KEYS = ('task', 'count', 'constraint', 'affinity', 'spread', 'update', 'meta', 'network', 'restart') + tuple(IGNORED_GROUP_KEYS)
 # The keys of the restart and logs blocks that qemu_task applies, and those it does not.
 RESTART_KEYS = tuple(TASK_OPTIONS['restart'].suboptions)
 IGNORED_RESTART_KEYS = {'render_templates': 'templates are not rendered'}
 LOGS_KEYS = tuple(TASK_OPTIONS['logs'].suboptions)
 IGNORED_LOGS_KEYS = {'disabled': 'the guest console is always written to console.log in the task directory',
                      'enabled': 'the guest console is always written to console.log in the task directory'}
-TASK_KEYS = ('driver', 'config', 'resources', 'artifact', 'constraint', 'meta') + tuple(TASK_OPTION_KEYS) + tuple(IGNORED_TASK_KEYS)
+TASK_KEYS = ('driver', 'config', 'resources', 'artifact', 'constraint', 'affinity', 'meta') + tuple(TASK_OPTION_KEYS) + tuple(IGNORED_TASK_KEYS)
 RESOURCES_KEYS = ('network',) + tuple(RESOURCES_OPTION_KEYS) + tuple(IGNORED_RESOURCES_KEYS)
 NETWORK_KEYS = ('port', 'reserved_ports') + tuple(IGNORED_NETWORK_KEYS)
 PORT_KEYS = ('static',) + tuple(IGNORED_PORT_KEYS)

@@ -17,14 +17,28 @@ from ansible_collections.nomadic.qemu.tests.unit.plugins.plugin_utils._nomad.job
 )
 
 
-def test_distinct_hosts_is_reported():
+def test_distinct_constraints_are_read_for_the_planner():
     result = read(job(job_extra='constraint {\n distinct_hosts = true\n}\nconstraint {\n operator = "distinct_property"\n'
-                                'attribute = "${meta.rack}"\n}'))
-    assert result['tasks'][0]['constraints'] == []
-    assert [(i['key'], i['reason']) for i in result['ignored']] == [
-        ('constraint[0]', 'distinct_hosts spreads allocations over Nomad clients; here every selected host runs all instances of the job'),
-        ('constraint[1]', 'distinct_property spreads allocations over Nomad clients; here every selected host runs all instances of the job'),
+                                'attribute = "${meta.rack}"\n}',
+                      group='constraint {\n distinct_property = "${node.datacenter}"\n value = 2\n}\n'
+                            'constraint {\n operator = "distinct_hosts"\n}'))
+    assert result['tasks'][0]['constraints'] == [
+        {'operator': 'distinct_hosts', 'value': 'true', 'level': 'job', 'source': "job 'j'"},
+        {'operator': 'distinct_property', 'attribute': '${meta.rack}', 'level': 'job', 'source': "job 'j'"},
+        {'operator': 'distinct_property', 'attribute': '${node.datacenter}', 'value': '2', 'level': 'group', 'source': "job 'j', group 'g'"},
+        {'operator': 'distinct_hosts', 'value': 'true', 'level': 'group', 'source': "job 'j', group 'g'"},
     ]
+    assert result['ignored'] == []
+
+
+@pytest.mark.parametrize('constraint, message', [
+    ('distinct_hosts = "maybe"', "constraint[0]: distinct_hosts is 'maybe'; use true or false"),
+    ('operator = "distinct_property"', 'constraint[0]: distinct_property needs the attribute, such as distinct_property = "${meta.rack}"'),
+    ('distinct_property = "${meta.rack}"\nvalue = 0',
+     "constraint[0].value is 0; distinct_property takes the number of allocations allowed per value, 1 or more"),
+])
+def test_distinct_constraint_errors(constraint, message):
+    assert error(job(group='constraint {\n%s\n}' % constraint)).startswith("job.nomad.hcl: job 'j', group 'g': " + message)
 
 
 @pytest.mark.parametrize('constraint, expected', [

@@ -47,7 +47,8 @@ def test_docs_task_configuration_and_port_map():
             'artifacts': [],
             'constraints': [],
         }],
-        'groups': [{'group': 'web', 'count': 1, 'tasks': ['docs-web-webservice-0'], 'constraints': []}],
+        'groups': [{'group': 'web', 'count': 1, 'tasks': ['docs-web-webservice-0'], 'constraints': [], 'affinities': [],
+                    'spreads': [], 'max_parallel': None}],
         'skipped': [],
         'ignored': [],
         'errors': [],
@@ -168,9 +169,11 @@ def test_fleet_constraints_at_every_level():
     assert web1['constraints'] == web0['constraints']
     assert db['constraints'] == job_level + db_task
     assert result['groups'] == [
-        {'group': 'web', 'count': 2, 'tasks': ['fleet-web-vm-0', 'fleet-web-vm-1'], 'constraints': job_level + web_group + web_task},
-        {'group': 'db', 'count': 1, 'tasks': ['fleet-db-vm-0'], 'constraints': job_level + db_task},
-        {'group': 'spare', 'count': 0, 'tasks': [], 'constraints': job_level},
+        {'group': 'web', 'count': 2, 'tasks': ['fleet-web-vm-0', 'fleet-web-vm-1'], 'constraints': job_level + web_group + web_task,
+         'affinities': [], 'spreads': [], 'max_parallel': None},
+        {'group': 'db', 'count': 1, 'tasks': ['fleet-db-vm-0'], 'constraints': job_level + db_task, 'affinities': [], 'spreads': [],
+         'max_parallel': None},
+        {'group': 'spare', 'count': 0, 'tasks': [], 'constraints': job_level, 'affinities': [], 'spreads': [], 'max_parallel': None},
     ]
 
 
@@ -188,7 +191,8 @@ def test_fleet_skipped_and_ignored():
         ("job 'fleet', group 'web', task 'vm'", 'resources.cpu'),
     ]
     assert result['ignored'][0]['message'] == (
-        "job 'fleet': datacenters is not applied: Nomad scheduling; here the inventory and the play choose the hosts")
+        "job 'fleet': datacenters is not applied: Nomad scheduling that run_job does not apply; it places by count, resources, "
+        "constraints, affinity, spread and update.max_parallel on the hosts of the play")
 
 
 def test_fleet_variables():

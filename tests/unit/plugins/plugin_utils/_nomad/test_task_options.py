@@ -133,8 +133,8 @@ def test_null_means_unset():
     (job(task='resources {\n cores = 0\n}'), WHERE + "resources.cores: cpus 0 is not a CPU count; use 1 or more"),
     (job(group='count = 2\nnetwork {\n port "http" { static = 8080 }\n}', config='image_path = "x.img"\nport_map {\n http = 80\n}'),
      WHERE + "host port 8080 is forwarded by both job 'j', group 'g', task 't' (index 0) port 'http' and job 'j', group 'g', "
-             "task 't' (index 1) port 'http'; every task of the job runs on each host, so static ports must differ (use a dynamic "
-             "port, or count = 1)"),
+             "task 't' (index 1) port 'http'; placement does not keep allocations with the same static port apart, so static "
+                 "ports must differ (use a dynamic port, or count = 1)"),
 ])
 def test_config_errors(text, message):
     assert error(text) == message
