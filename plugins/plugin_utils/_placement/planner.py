@@ -230,8 +230,10 @@ def plan_placement(allocations, hosts, algorithm='binpack', jobs=None):
             else:
                 running.setdefault(existing.key, []).append((existing, host))
     for key, copies in list(running.items()):
-        # the first copy on a reachable host stays, or the first one
-        keep = next((copy for copy in copies if copy[1].reachable), copies[0])
+        # the first running copy on a reachable host stays (``running`` false: a copy whose VM is not running,
+        # as on a host that came back after its allocations were placed elsewhere), else the first on a reachable host
+        keep = next((copy for copy in copies if copy[1].reachable and copy[0].item.get('running', True) is not False),
+                    next((copy for copy in copies if copy[1].reachable), copies[0]))
         running[key] = keep
         for existing, host in copies:
             # by identity of the copy: a second copy on the same host is stopped too

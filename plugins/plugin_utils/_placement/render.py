@@ -30,7 +30,8 @@ def _line(entry):
 
 def render_plan(plan, verbose=False):
     """The text of ``plan`` (plan_placement's result): per job and group the counts of each action and,
-    but for unchanged allocations unless ``verbose``, one line per allocation; then the scheduler
+    but for unchanged allocations unless ``verbose``, one line per allocation (one kept as it was because it could
+    not move has a line); then the scheduler
     dry-run, with Nomad's placement failure counts per group."""
     lines = []
     jobs = {}
@@ -54,7 +55,8 @@ def render_plan(plan, verbose=False):
             mark = '+/-' if any(entry['action'] != 'ignore' for entry in entries) or (job, group) in failed else ''
             lines.append('{0} Task Group: "{1}" ({2})'.format(mark, group, summary or 'nothing to place').strip())
             for entry in entries:
-                if verbose or entry['action'] != 'ignore':
+                # an allocation kept as it was for want of a host to move to is shown with the reason
+                if verbose or entry['action'] != 'ignore' or entry['reason'] != 'unchanged':
                     lines.append(_line(entry))
         lines.append('')
     lines.append('Scheduler dry-run:')

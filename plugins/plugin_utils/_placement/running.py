@@ -9,9 +9,13 @@
 
 from __future__ import annotations
 
-# qemu_task's defaults for what a task's recorded config may lack: its memory option's, and QEMU's one vCPU.
-DEFAULT_MEMORY = 300
-DEFAULT_CPUS = 1
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import TASK_OPTIONS
+
+# What a task's recorded config may lack: its memory is qemu_task's default; without cpus it reserves
+# no CPU, as in Nomad, where only resources.cores reserves whole cores (a task's default share,
+# resources.cpu = 100 MHz, is not counted here).
+DEFAULT_MEMORY = TASK_OPTIONS['memory'].default
+DEFAULT_CPUS = 0
 
 
 def _number(value, default):

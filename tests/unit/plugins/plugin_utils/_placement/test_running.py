@@ -22,7 +22,7 @@ def test_tasks_of_one_allocation_add_up_and_others_stand_alone():
              task('web-front-vm-1', 'web', 'front', 1, memory=1024, cpus=2), task('mine', memory=2048, cpus=4), 'junk']
     assert running_allocations(tasks) == [
         {'job': None, 'group': None, 'index': 'mine', 'name': 'mine', 'resources': {'memory': 2048, 'cpus': 4}, 'tasks': ['mine']},
-        {'job': 'web', 'group': 'front', 'index': 0, 'name': 'web.front[0]', 'resources': {'memory': 1536, 'cpus': 3},
+        {'job': 'web', 'group': 'front', 'index': 0, 'name': 'web.front[0]', 'resources': {'memory': 1536, 'cpus': 2},
          'tasks': ['web-front-db-0', 'web-front-vm-0']},
         {'job': 'web', 'group': 'front', 'index': 1, 'name': 'web.front[1]', 'resources': {'memory': 1024, 'cpus': 2},
          'tasks': ['web-front-vm-1']},
@@ -35,7 +35,7 @@ def test_they_feed_the_planner():
               'allocations': running_allocations([task('web-front-vm-0', 'web', 'front', 0, memory=1024, cpus=1), task('mine', memory=2048)])}]
     plan = plan_placement([{'job': 'web', 'group': 'front', 'index': 0, 'resources': {'memory': 1024, 'cpus': 1}}], hosts)
     assert [(entry['action'], entry['host']) for entry in plan['allocations']] == [('ignore', 'a')]
-    assert plan['hosts']['a'] == {'cpus': 2, 'memory': 3072, 'capacity': {'cpus': 4, 'memory': 4096}}
+    assert plan['hosts']['a'] == {'cpus': 1, 'memory': 3072, 'capacity': {'cpus': 4, 'memory': 4096}}
 
 
 def test_an_index_label_of_other_digits_stands_alone():
