@@ -26,8 +26,8 @@ description:
     runtime variables known before a task runs: C(NOMAD_JOB_NAME), C(NOMAD_JOB_ID), C(NOMAD_GROUP_NAME),
     C(NOMAD_TASK_NAME), C(NOMAD_ALLOC_INDEX), C(NOMAD_ALLOC_NAME), C(NOMAD_META_<key>) and C(NOMAD_TASK_DIR)
     (the relative path V(local), which QEMU and O(nomadic.qemu.qemu_task#module:image_path) resolve against the
-    task directory). Constraints keep C(${attr.*}), C(${node.*}) and C(${meta.*}) for
-    P(nomadic.qemu.nomad_job_placement#filter). Other expressions (functions, C(NOMAD_PORT_*),
+    task directory). Constraints, affinities and spreads keep C(${attr.*}), C(${node.*}) and C(${meta.*}) for
+    P(nomadic.qemu.nomad_job_plan#filter). Other expressions (functions, C(NOMAD_PORT_*),
     C(NOMAD_ALLOC_DIR)...) are errors."
   - The playbook C(nomadic.qemu.run_job) uses this lookup to run a job file on a set of hosts.
   - Returns one dictionary per job file. With a single file, C(lookup) returns that dictionary and C(query)
@@ -279,10 +279,31 @@ _raw:
         constraints:
           description:
             - The constraints deciding whether the group runs on a host, as in Nomad those of the job, the group and
-              all its qemu tasks.
+              all its qemu tasks. C(distinct_hosts) and C(distinct_property) are among them, with C(operator) set to
+              their name (and C(attribute) and C(value) for C(distinct_property)).
           type: list
           elements: dict
           sample: [{attribute: "${attr.kernel.name}", operator: "=", value: linux, level: job, source: "job 'web'"}]
+        affinities:
+          description:
+            - The C(affinity) blocks of the job, the group and its qemu tasks, each with C(attribute), C(operator),
+              C(value), C(weight) (-100 to 100, not 0; default 50) and C(source), for P(nomadic.qemu.nomad_job_plan#filter).
+          type: list
+          elements: dict
+          sample: [{attribute: "${meta.rack}", operator: "=", value: r1, weight: 50, source: "job 'web'"}]
+        spreads:
+          description:
+            - The C(spread) blocks of the job and the group, each with C(attribute), C(weight) (1 to 100; default 50),
+              C(targets) (a list of C(value) and C(percent); empty for an even spread) and C(source).
+          type: list
+          elements: dict
+          sample: [{attribute: "${node.datacenter}", weight: 50, targets: [{value: dc1, percent: 70}], source: "job 'web'"}]
+        max_parallel:
+          description:
+            - The C(update) block's C(max_parallel) (the group's over the job's; 1 in a block without it), how many changed
+              allocations of the group are updated at a time; null without an update block (all at once).
+          type: int
+          sample: 1
     skipped:
       description:
         - Tasks that are not run (another driver, a group with C(count = 0)), with C(job), C(group), C(task), C(driver),
