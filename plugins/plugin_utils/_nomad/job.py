@@ -217,7 +217,7 @@ class _Group:
     """One group of the job: what its tasks take from it, and the instances of its qemu tasks."""
 
     __slots__ = ('job', 'name', 'count', 'constraints', 'meta', 'ports', 'task_constraints', 'instances', 'restart',
-                 'affinities', 'task_affinities', 'spreads', 'max_parallel')
+                 'affinities', 'task_affinities', 'spreads', 'max_parallel', 'port_constraints')
 
     def __init__(self, job, name, count, group_constraints, meta, ports, restart=None):
         self.job = job
@@ -234,11 +234,12 @@ class _Group:
         self.task_affinities = []
         self.spreads = []
         self.max_parallel = job.max_parallel
+        self.port_constraints = []
 
     def info(self):
         """The group's entry of ``groups``: the constraints of the job, the group and all its qemu tasks decide where it runs."""
         return {'group': self.name, 'count': self.count, 'tasks': [task['name'] for task in self.instances],
-                'constraints': list(self.job.constraints) + self.constraints + self.task_constraints,
+                'constraints': list(self.job.constraints) + self.constraints + self.task_constraints + self.port_constraints,
                 'affinities': list(self.job.affinities) + self.affinities + self.task_affinities,
                 'spreads': list(self.job.spreads) + self.spreads, 'max_parallel': self.max_parallel}
 
@@ -370,11 +371,16 @@ def _instance_settings(reader, group, tctx, settings, instance):
     owner = reader.names[instance['name']]
     for label, port in sorted(options.get('ports', {}).items()):
         port_owner = '%s port %s' % (owner, quote(label))
-        if port in reader.static_ports:
-            raise tctx.error('host port %d is forwarded by both %s and %s; placement does not keep allocations with the same '
-                             'static port apart, so static ports must differ (use a dynamic port, or count = 1)'
-                             % (port, reader.static_ports[port], port_owner))
-        reader.static_ports[port] = port_owner
+        known = reader.static_ports.get(port)
+        # The count indexes of one task share its static ports: placement keeps them on hosts of their own.
+        if known is not None and known[1:] != (group.name, tctx.task):
+            raise tctx.error('host port %d is forwarded by both %s and %s; two tasks of a job cannot share a static port, '
+                             'as both may run on one host (use another port, or a dynamic one)' % (port, known[0], port_owner))
+        reader.static_ports.setdefault(port, (port_owner, group.name, tctx.task))
+        if group.count > 1 and not group.port_constraints:
+            # Nomad keeps allocations asking for the same static port off one node (a port collision).
+            group.port_constraints.append({'operator': 'distinct_hosts', 'value': 'true', 'level': 'group',
+                                           'source': '%s: static port %d' % (tctx.at(task=None).where(), port)})
     options['labels'] = instance['options']['labels']
     image = posixpath.normpath(options['image_path']) if options.get('image_path') else None
     for item in artifacts:

@@ -131,13 +131,21 @@ def test_null_means_unset():
     (job(task='resources {\n memory = 64\n}'),
      WHERE + "resources.memory: memory 64 MB is out of bounds; use between 128 and 4000000 MB (Nomad's limits)"),
     (job(task='resources {\n cores = 0\n}'), WHERE + "resources.cores: cpus 0 is not a CPU count; use 1 or more"),
-    (job(group='count = 2\nnetwork {\n port "http" { static = 8080 }\n}', config='image_path = "x.img"\nport_map {\n http = 80\n}'),
-     WHERE + "host port 8080 is forwarded by both job 'j', group 'g', task 't' (index 0) port 'http' and job 'j', group 'g', "
-             "task 't' (index 1) port 'http'; placement does not keep allocations with the same static port apart, so static "
-                 "ports must differ (use a dynamic port, or count = 1)"),
+    (job(group='network {\n port "http" { static = 8080 }\n}\ntask "u" {\n driver = "qemu"\n config {\n image_path = "y.img"\n'
+                'port_map {\n http = 80\n }\n }\n}', config='image_path = "x.img"\nport_map {\n http = 80\n}'),
+     "job.nomad.hcl: job 'j', group 'g', task 't': host port 8080 is forwarded by both job 'j', group 'g', task 'u' port 'http' and "
+     "job 'j', group 'g', task 't' port 'http'; two tasks of a job cannot share a static port, as both may run on one host (use "
+     "another port, or a dynamic one)"),
 ])
 def test_config_errors(text, message):
     assert error(text) == message
+
+
+def test_the_count_indexes_of_a_task_share_its_static_port_on_hosts_of_their_own():
+    result = read(job(group='count = 2\nnetwork {\n port "http" { static = 8080 }\n}', config='image_path = "x.img"\nport_map {\n http = 80\n}'))
+    assert [task['options']['ports'] for task in result['tasks']] == [{'http': 8080}, {'http': 8080}]
+    assert result['groups'][0]['constraints'] == [
+        {'operator': 'distinct_hosts', 'value': 'true', 'level': 'group', 'source': "job 'j', group 'g': static port 8080"}]
 
 
 @pytest.mark.parametrize('text, message', [
