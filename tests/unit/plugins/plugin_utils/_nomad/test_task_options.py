@@ -132,7 +132,7 @@ def test_null_means_unset():
      WHERE + "resources.memory: memory 64 MB is out of bounds; use between 128 and 4000000 MB (Nomad's limits)"),
     (job(task='resources {\n cores = 0\n}'), WHERE + "resources.cores: cpus 0 is not a CPU count; use 1 or more"),
     (job(group='network {\n port "http" { static = 8080 }\n}\ntask "u" {\n driver = "qemu"\n config {\n image_path = "y.img"\n'
-                'port_map {\n http = 80\n }\n }\n}', config='image_path = "x.img"\nport_map {\n http = 80\n}'),
+               'port_map {\n http = 80\n }\n }\n}', config='image_path = "x.img"\nport_map {\n http = 80\n}'),
      "job.nomad.hcl: job 'j', group 'g', task 't': host port 8080 is forwarded by both job 'j', group 'g', task 'u' port 'http' and "
      "job 'j', group 'g', task 't' port 'http'; two tasks of a job cannot share a static port, as both may run on one host (use "
      "another port, or a dynamic one)"),
