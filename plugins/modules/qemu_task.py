@@ -483,7 +483,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.driver import QemuDriver
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import POLICY_OPTIONS, TASK_NAME_OPTIONS, TASK_OPTIONS, argument_spec
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import POLICY_OPTIONS, TASK_NAME_OPTIONS, TASK_OPTIONS, TASK_REQUIRED_IF, argument_spec
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.plan import Planner
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.reconcile import Reconciler
 
@@ -492,7 +492,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(TASK_NAME_OPTIONS, TASK_OPTIONS, POLICY_OPTIONS),
         supports_check_mode=True,
-        required_if=[('state', 'running', ['image_path']), ('state', 'restarted', ['image_path'])],
+        required_if=TASK_REQUIRED_IF,
     )
     planner = Planner(module.params, find_binary=module.get_bin_path, run_command=module.run_command)
     driver = QemuDriver(run_command=module.run_command, warn=module.warn)

@@ -327,6 +327,21 @@ TASK_OPTIONS = _table(
     Option('sandbox', 'bool', default=True),
 )
 
+# A task needs an image to run.
+TASK_REQUIRED_IF = [('state', 'running', ['image_path']), ('state', 'restarted', ['image_path'])]
+
+# An item of qemu_tasks' tasks: a task of qemu_tasks' state_dir, with qemu_task's options.
+TASK_ITEM_OPTIONS = dict(name=TASK_NAME_OPTIONS['name'], **TASK_OPTIONS)
+
+# qemu_tasks' own options (with GROUP_OPTIONS); bounds and defaults of max_parallel are batch.py's.
+BATCH_OPTIONS = _table(
+    Option('tasks', 'list', elements='dict', required=True, suboptions=TASK_ITEM_OPTIONS),
+    Option('max_parallel', 'int', default=8, bounds=(1, 256)),
+    Option('fail_fast', 'bool', default=False),
+    Option('prune', 'bool', default=False),
+    Option('selector', 'dict', default={}),
+)
+
 # qemu_shutdown's own options.
 SHUTDOWN_OPTIONS = _table(
     Option('monitor_socket', 'path'),

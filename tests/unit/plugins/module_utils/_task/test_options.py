@@ -16,7 +16,8 @@ from ansible_collections.nomadic.qemu.plugins.doc_fragments._group import Module
 from ansible_collections.nomadic.qemu.plugins.doc_fragments._media import ModuleDocFragment as MediaFragment
 from ansible_collections.nomadic.qemu.plugins.doc_fragments._supervision import ModuleDocFragment as SupervisionFragment
 from ansible_collections.nomadic.qemu.plugins.doc_fragments._task import ModuleDocFragment as TaskFragment
-from ansible_collections.nomadic.qemu.plugins.modules import qemu_image, qemu_shutdown, qemu_task, qemu_task_info
+from ansible_collections.nomadic.qemu.plugins.doc_fragments._task_items import ModuleDocFragment as TaskItemsFragment
+from ansible_collections.nomadic.qemu.plugins.modules import qemu_image, qemu_shutdown, qemu_task, qemu_task_info, qemu_tasks
 
 
 def documented(module):
@@ -24,7 +25,8 @@ def documented(module):
     doc = yaml.safe_load(module.DOCUMENTATION)
     options = {}
     for name, fragment in (('nomadic.qemu._task', TaskFragment), ('nomadic.qemu._group', GroupFragment),
-                           ('nomadic.qemu._media', MediaFragment), ('nomadic.qemu._supervision', SupervisionFragment)):
+                           ('nomadic.qemu._media', MediaFragment), ('nomadic.qemu._supervision', SupervisionFragment),
+                           ('nomadic.qemu._task_items', TaskItemsFragment)):
         if name in doc.get('extends_documentation_fragment', []):
             options.update(yaml.safe_load(fragment.DOCUMENTATION)['options'])
     for name, option in doc['options'].items():
@@ -50,7 +52,8 @@ def _compare(option, doc):
     (qemu_task, (table.TASK_NAME_OPTIONS, table.TASK_OPTIONS, table.POLICY_OPTIONS)),
     (qemu_shutdown, (table.SHUTDOWN_OPTIONS, table.POLICY_OPTIONS)),
     (qemu_image, (table.IMAGE_OPTIONS, table.GROUP_OPTIONS)),
-], ids=['qemu_task', 'qemu_shutdown', 'qemu_image'])
+    (qemu_tasks, (table.BATCH_OPTIONS, table.GROUP_OPTIONS)),
+], ids=['qemu_task', 'qemu_shutdown', 'qemu_image', 'qemu_tasks'])
 def test_module_docs_match_the_table(module, tables):
     docs = documented(module)
     for options in tables:
