@@ -134,6 +134,9 @@ def svg_report(results, report):
         ('start (loop)', [med('scale.loop.start.%d' % count) for count in counts], 's4'),
         ('stop (loop)', [med('scale.loop.stop.%d' % count) for count in counts], 's5'),
         ('ping (loop): the floor', [med('scale.ping.%d' % count) for count in counts], 's6'),
+        ('start (one qemu_tasks call)', [med('scale.batch.start.%d' % count) for count in counts], 's7'),
+        ('no-op (one qemu_tasks call)', [med('scale.batch.noop.%d' % count) for count in counts], 's8'),
+        ('stop (one qemu_tasks call)', [med('scale.batch.stop.%d' % count) for count in counts], 's9'),
     ]
     series = [item for item in series if any(value is not None for value in item[1])]
     panel, bottom = svg_lines(20, bottom + 16, width - 20, 240, 'Scale: one playbook over N VMs (median seconds)', counts, series)
@@ -151,7 +154,8 @@ def svg_report(results, report):
              '.axis{stroke:#888;stroke-width:1}.line{fill:none;stroke-width:2}.dot{stroke:none}'
              '.s1{stroke:#2a7ab9;fill:#2a7ab9}.s2{stroke:#6aa84f;fill:#6aa84f}.s3{stroke:#c0504d;fill:#c0504d}'
              '.s4{stroke:#2a7ab9;fill:#2a7ab9;stroke-dasharray:4 3}.s5{stroke:#c0504d;fill:#c0504d;stroke-dasharray:4 3}'
-             '.s6{stroke:#9aa5ad;fill:#9aa5ad;stroke-dasharray:2 2}')
+             '.s6{stroke:#9aa5ad;fill:#9aa5ad;stroke-dasharray:2 2}.s7{stroke:#7b3fa0;fill:#7b3fa0}'
+             '.s8{stroke:#e0a800;fill:#e0a800}.s9{stroke:#1b9e9e;fill:#1b9e9e}')
     head = ('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d">\n<style>%s</style>\n'
             '<rect width="100%%" height="100%%" fill="#fff"/>\n'
             '<text x="20" y="24" class="title" style="font-size:16px">nomadic.qemu performance</text>\n'

@@ -1,8 +1,8 @@
 # Copyright (c) 2026, nomadic.qemu contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Scale: one playbook starting, re-running and stopping N VMs (async and loop), what the idle VMs cost,
-and the module side alone over as many VMs."""
+"""Scale: one playbook starting, re-running and stopping N VMs (async and loop, and in one qemu_tasks call:
+batch), what the idle VMs cost, and the module side alone over as many VMs."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ from .harness import BenchError, read_file, wait_for_line, write_file
 from .settings import KILL_TIMEOUT, MEMORY_MB, READY_LINE, READY_TIMEOUT
 
 MODES = ('async', 'loop')
+# One qemu_tasks call over every VM: start, no-op, graceful stop.
+BATCH_PLAYBOOK = (
+    '---\n- name: qemu_tasks over {{ count }} VMs\n  hosts: localhost\n  gather_facts: false\n  tasks:\n'
+    '    - name: Bring every VM to its state in one call\n      nomadic.qemu.qemu_tasks:\n        state_dir: "{{ state_dir }}"\n'
+    '        tasks: "{{ bench_tasks }}"\n')
 
 
 def playbook_text(module, mode):
@@ -55,6 +60,35 @@ class Scale:
     def run_playbook(self, module, mode, state_dir, count):
         extra = {'state_dir': state_dir, 'image_dir': self.bench.vm_images(count), 'count': count}
         return self.bench.ansible.run_playbook(self.playbook(module, mode), extra)
+
+    def run_batch(self, state, state_dir, count):
+        """One qemu_tasks call bringing count VMs to state (running, or stopped gracefully), as the loop's qemu_task items do."""
+        path = os.path.join(self.bench.rundir, 'playbooks', 'qemu_tasks.yml')
+        if not os.path.exists(path):
+            write_file(path, BATCH_PLAYBOOK)
+        image_dir = self.bench.vm_images(count)
+        tasks = [{'name': 'vm%d' % index, 'state': state, 'image_path': os.path.join(image_dir, 'vm%d.img' % index), 'memory': MEMORY_MB,
+                  'graceful_shutdown': True, 'kill_timeout': KILL_TIMEOUT} for index in range(count)]
+        return self.bench.ansible.run_playbook(path, {'state_dir': state_dir, 'count': count, 'bench_tasks': tasks})
+
+    def step_batch(self, count, state_dir):
+        """Start count VMs in one qemu_tasks call, the no-op call over them, then the graceful stop of all in one call."""
+        bench = self.bench
+        seconds = self.run_batch('running', state_dir, count)
+        pids = self.running_tasks(state_dir, count)
+        if len(pids) != count:
+            raise BenchError('after the batch start of %d VMs, %d run' % (count, len(pids)))
+        bench.sample_run('scale.batch.start.%d' % count, seconds)
+        for index in range(count):
+            wait_for_line(os.path.join(state_dir, 'vm%d' % index, 'console.log'), READY_LINE, READY_TIMEOUT)
+        seconds = self.run_batch('running', state_dir, count)
+        if self.running_tasks(state_dir, count) != pids:
+            raise BenchError('the batch no-op over %d VMs changed their processes' % count)
+        bench.sample_run('scale.batch.noop.%d' % count, seconds)
+        seconds = self.run_batch('stopped', state_dir, count)
+        if self.running_tasks(state_dir, count) or any(processes.is_running(pid) for pid in pids):
+            raise BenchError('after the batch stop of %d VMs, some still run' % count)
+        bench.sample_run('scale.batch.stop.%d' % count, seconds)
 
     @staticmethod
     def running_tasks(state_dir, count):
@@ -143,11 +177,14 @@ class Scale:
         memory = {}
         for count in bench.args.scale:
             for rep in range(bench.args.scale_runs):
-                for mode in MODES:
+                for mode in MODES + ('batch',):
                     state_dir = os.path.join(bench.rundir, 'scale-%d-%s-%d' % (count, mode, rep))
                     os.makedirs(state_dir)
                     try:
-                        self.step(count, mode, state_dir, memory)
+                        if mode == 'batch':
+                            self.step_batch(count, state_dir)
+                        else:
+                            self.step(count, mode, state_dir, memory)
                     finally:
                         processes.stop_naming(state_dir)
                         shutil.rmtree(state_dir, ignore_errors=True)

@@ -197,8 +197,8 @@ def test_scale_table():
     assert sorted(rows[1]) == sorted(keys + list(memory))
     assert (rows[0]['scale.noop'], rows[0]['scale.async.start']) == (1.5, None)
     assert (rows[1]['scale.async.start'], rows[1]['scale.async.start.cpu'], rows[1]['pss_total']) == (2.5, 1.0, 41943040)
-    assert report.scale_cells(rows[1])[9:] == ['20.0 MiB', '10.0 MiB', '2.0%']
-    assert report.scale_cells(rows[0])[9:] == ['-', '-', '-']
+    assert report.scale_cells(rows[1])[12:] == ['20.0 MiB', '10.0 MiB', '2.0%']
+    assert report.scale_cells(rows[0])[12:] == ['-', '-', '-']
 
 
 # The keys of the results file (bench/results/quick.json, latest.json), as the bench has always written them
@@ -223,12 +223,13 @@ def test_json_report_shape():
     assert data['environment'] == ENVIRONMENT
     assert data['conditions'] == {'load_before': [0.5, 0.4, 0.3], 'load_after': None, 'other_qemu_before': None, 'other_qemu_after': None,
                                   'stage_seconds': {'start': 12.5}, 'leftover_processes': 0}
-    assert data['targets'] == {'start_ratio': 1.10, 'noop_ratio': 1.10, 'stop_extra_seconds': 0.050}
+    assert data['targets'] == {'start_ratio': 1.10, 'noop_ratio': 1.10, 'stop_extra_seconds': 0.050, 'single_noop_ratio': 1.05,
+                               'batch_start_ratio': 2.0, 'batch_noop_ratio': 1.15, 'batch_stop_ratio': 2.0}
     assert [sorted(row) for row in data['comparisons']] == [sorted(ROW_KEYS + ['met'])]
     assert [row['count'] for row in data['scale']] == [1, 4]
     assert sorted(data['growth']) == sorted(report.SCALE_KEYS)
-    assert sorted(data['growth_cpu']) == ['scale.async.start', 'scale.async.stop', 'scale.loop.start', 'scale.loop.stop', 'scale.noop',
-                                          'scale.ping']
+    assert sorted(data['growth_cpu']) == ['scale.async.start', 'scale.async.stop', 'scale.batch.noop', 'scale.batch.start',
+                                          'scale.batch.stop', 'scale.loop.start', 'scale.loop.stop', 'scale.noop', 'scale.ping']
     assert data['measurements'] == {
         'noop.inproc.runner': {'n': 2, 'median': 0.02, 'min': 0.01, 'max': 0.03, 'samples': [0.01, 0.03]},
         'start.adhoc.command': {'n': 1, 'median': 1.0, 'min': 1.0, 'max': 1.0, 'samples': [1.0]},
@@ -269,8 +270,8 @@ def test_markdown_tables():
     assert lines[2] == "| stop | in-process: QemuShutdownRunner vs the guest's own shutdown | 70.0 ms | 15.0 ms | 4.67x | +55.0 ms |  | " \
                        "<= +50.0 ms: **missed** |"
     assert lines[3] == ''
-    assert lines[6] == '| 1 | - | - | 1.25 s | - | - | - | - | - | - | 30.0 MiB | 15.0 MiB | 0.5% |'
-    assert lines[7] == '| 4 | - | - | - | - | - | - | - | - | - | - | - | - |'
+    assert lines[6] == '| 1 | - | - | - | 1.25 s | - | - | - | - | - | - | - | - | 30.0 MiB | 15.0 MiB | 0.5% |'
+    assert lines[7] == '| 4 |' + ' - |' * 15
     assert len(lines) == 8
 
 
@@ -287,7 +288,7 @@ def test_text_report():
     assert lines[1] == 'nomadic.qemu bench (quick, 3 runs, medians; TCG, 128 MB guests)'
     assert [line for line in lines if line.startswith('no-op ')] == [
         'no-op  ad hoc: qemu_task on the running VM vs ping' + ' ' * 23 + '     1.50 s     1.00 s   1.50x  +500.0 ms   1.00x  '
-        '<= 1.10x: MISSED (on CPU time: met)']
+        '<= 1.05x: MISSED (on CPU time: met)']
     assert lines[-4:] == [
         'skipped peer: --no-peer was given',
         'note: stage scale was run again',
