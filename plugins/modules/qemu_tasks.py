@@ -91,7 +91,7 @@ EXAMPLES = r"""
     prune: true
     selector: {app: web}
   vars:
-    web_vms: [{name: web-0}, {name: web-1}, {name: web-2, memory: 1024}]
+    web_vms: [{name: web-0}, {name: web-1}, {name: web-2}]
     web_common:
       image_path: /var/lib/images/web.qcow2
       memory: 512

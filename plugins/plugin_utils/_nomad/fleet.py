@@ -122,8 +122,10 @@ def plan_job(job, hosts, unreachable=(), algorithm='binpack'):
 
     Returns ``{'plan', 'text', 'failed', 'message', 'waves', 'hosts': {name: {'run', 'stop'}}}``:
     ``run`` lists the job's task instances the host runs (the reader's items, their labels with
-    the spec, with ``wave``, ``action`` and ``reason``), ``stop`` the host's tasks of the job it
-    stops (``name``, ``reason``); ``waves`` is the number of waves.
+    the spec, with ``wave``, ``action``, ``reason`` and ``qemu_task``, the item of qemu_tasks'
+    ``tasks`` that runs it but for its state), ``stop`` the host's tasks of the job it stops
+    (``name``, ``reason`` and ``qemu_task``, the item that removes it); ``waves`` is the number
+    of waves.
     """
     job_id = job['job']
     read = [_host(item, number) for number, item in enumerate(hosts)]
@@ -175,7 +177,8 @@ def plan_job(job, hosts, unreachable=(), algorithm='binpack'):
             waves = max(waves, wave + 1)
         entry['reason'] = reason
         for task in by_group.get((entry['group'], entry['index']), []):
-            result[entry['host']]['run'].append(dict(task, wave=wave, action=entry['action'], reason=reason))
+            result[entry['host']]['run'].append(dict(task, wave=wave, action=entry['action'], reason=reason,
+                                                     qemu_task=dict(task['options'], name=task['name'])))
     stop_reasons = {}
     for entry in plan['allocations']:
         if entry['action'] == 'stop':
@@ -193,7 +196,8 @@ def plan_job(job, hosts, unreachable=(), algorithm='binpack'):
             reason = stop_reasons.get((host['name'], labels.get('nomad_group'), index))
             if reason is None:
                 reason = 'the job file no longer has a task instance named {0}'.format(quote(task.get('name')))
-            result[host['name']]['stop'].append({'name': task['name'], 'reason': reason})
+            result[host['name']]['stop'].append({'name': task['name'], 'reason': reason,
+                                                 'qemu_task': {'name': task['name'], 'state': 'absent'}})
 
     message = ''
     if plan['failures']:

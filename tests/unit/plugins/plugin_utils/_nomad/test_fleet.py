@@ -70,6 +70,8 @@ def test_the_count_is_job_wide_and_capacity_is_respected():
     assert placed(result) == {'h1': [1, 3, 4], 'h2': [0, 2], 'h3': []}
     assert '+ web.g[0] on h2: create (new allocation)' in result['text']
     assert all(task['options']['labels']['nomad_spec'] for part in result['hosts'].values() for task in part['run'])
+    # Each is also the item of qemu_tasks' list that runs it: its options and its name.
+    assert all(task['qemu_task'] == dict(task['options'], name=task['name']) for part in result['hosts'].values() for task in part['run'])
 
 
 def test_a_second_plan_changes_nothing():
@@ -88,6 +90,7 @@ def test_a_lower_count_stops_the_highest_indexes():
     stops = sorted((name, stop['name'], stop['reason']) for name, part in result['hosts'].items() for stop in part['stop'])
     assert sorted(stop[1] for stop in stops) == ['web-g-vm-2', 'web-g-vm-3', 'web-g-vm-4']
     assert all(stop[2] == "group 'g' has count = 2, so index %s is no longer wanted" % stop[1][-1] for stop in stops)
+    assert all(stop['qemu_task'] == {'name': stop['name'], 'state': 'absent'} for part in result['hosts'].values() for stop in part['stop'])
 
 
 def test_a_changed_task_is_updated_in_waves_of_max_parallel():
