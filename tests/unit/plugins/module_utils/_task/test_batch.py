@@ -87,6 +87,13 @@ def run(env, tasks, check_mode=False, **options):
     return batch.reconcile_batch(params(env, tasks, **options), reconciler, warn=env['warnings'].append)
 
 
+def output(env, tasks, check_mode=False, **options):
+    """The result of a batch that must not fail."""
+    result, failure = run(env, tasks, check_mode=check_mode, **options)
+    assert failure is None, failure
+    return result
+
+
 def web(count, **task):
     return [dict({'name': 'web-%d' % index, 'labels': {'app': 'web'}}, **task) for index in range(count)]
 
@@ -113,7 +120,7 @@ def test_many_tasks_start_then_nothing_changes_in_the_order_given(env):
 
 def test_each_task_is_what_qemu_task_would_make_of_it(env):
     """The same reconciler: a batch of one gives qemu_task's result, item for item."""
-    result, _ = run(env, web(1, memory=512))
+    result = output(env, web(1, memory=512))
     alone_env = dict(env, driver=ThreadSafeDriver(), state_dir=env['state_dir'] + '-alone')
     planner_params = dict(params(alone_env, web(1, memory=512))['tasks'][0], state_dir=alone_env['state_dir'])
     planner = Planner(planner_params, find_binary=lambda name: '/usr/bin/' + name, run_command=None,
@@ -134,9 +141,9 @@ def test_starts_run_in_parallel_within_max_parallel(env):
 
 def test_max_parallel_one_runs_them_in_order(env):
     env['driver'].start_seconds = 0.01
-    result, _ = run(env, web(4), max_parallel=1)
+    result = output(env, web(4), max_parallel=1)
     assert env['driver'].most_at_once == 1
-    assert [record.pid for _, record in batch.task_records(env['state_dir'])] == [101, 102, 103, 104]
+    assert [record.pid for dummy, record in batch.task_records(env['state_dir'])] == [101, 102, 103, 104]
     assert [item['task']['pid'] for item in result['tasks']] == [101, 102, 103, 104]
 
 
@@ -175,7 +182,7 @@ def test_a_failure_after_a_stop_says_what_was_done(env):
 
 def test_prune_removes_the_unlisted_tasks_under_the_selector_only(env):
     run(env, web(4) + [{'name': 'db', 'labels': {'app': 'db'}}])
-    checked, _ = run(env, web(2), check_mode=True, prune=True, selector={'app': 'web'})
+    checked = output(env, web(2), check_mode=True, prune=True, selector={'app': 'web'})
     assert [item['name'] for item in checked['pruned']] == ['web-2', 'web-3'] and len(env['driver'].alive) == 5
     result, failure = run(env, web(2), prune=True, selector={'app': 'web'})
     assert failure is None and result['changed']
@@ -183,9 +190,9 @@ def test_prune_removes_the_unlisted_tasks_under_the_selector_only(env):
     assert pruned == [('web-2', ['stopped', 'removed']), ('web-3', ['stopped', 'removed'])]
     assert [diff['before_header'] for diff in result['diff']] == ['web-2', 'web-3']
     assert running(env) == ['db', 'web-0', 'web-1'] and not os.path.exists(os.path.join(env['state_dir'], 'web-3'))
-    again, _ = run(env, web(2), prune=True, selector={'app': 'web'})
+    again = output(env, web(2), prune=True, selector={'app': 'web'})
     assert not again['changed'] and again['pruned'] == []
-    emptied, _ = run(env, [], prune=True, selector={'app': 'web'})
+    emptied = output(env, [], prune=True, selector={'app': 'web'})
     assert [item['name'] for item in emptied['pruned']] == ['web-0', 'web-1'] and running(env) == ['db']
 
 
@@ -193,7 +200,7 @@ def test_prune_leaves_a_damaged_record_alone_and_says_so(env):
     run(env, web(2))
     with open(TaskDir(env['state_dir'], 'web-1').record_path, 'w') as f:
         f.write('{broken')
-    result, _ = run(env, [], prune=True, selector={'app': 'web'})
+    result = output(env, [], prune=True, selector={'app': 'web'})
     assert [item['name'] for item in result['pruned']] == ['web-0']
     assert any('web-1' in warning and 'damaged' in warning and 'not pruned' in warning for warning in env['warnings'])
 
