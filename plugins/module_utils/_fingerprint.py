@@ -14,8 +14,6 @@ every branch. Emulator names follow the one rule of _emulator.py.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import signal
 import stat
@@ -29,29 +27,23 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._emulator import (
     normalize_emulator,
 )
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
+from ansible_collections.nomadic.qemu.plugins.module_utils._kvm import DEFAULT_KVM_DEVICE, check_kvm, errno_text
 from ansible_collections.nomadic.qemu.plugins.module_utils._paths import describe_list
 from ansible_collections.nomadic.qemu.plugins.module_utils._policy import DEFAULT_POLICY_PATH, effective_policy, load_policy
 from ansible_collections.nomadic.qemu.plugins.module_utils._version import parse_qemu_version
 
 DEFAULT_TIMEOUT = 10
-DEFAULT_KVM_DEVICE = '/dev/kvm'
 
 HEALTH_HEALTHY = 'healthy'
 HEALTH_UNDETECTED = 'undetected'
 # Nomad's drivers.DriverHealthy
 HEALTHY_DESCRIPTION = 'Healthy'
-KVM_USABLE = 'usable'
 KVM_NOT_CHECKED = 'not checked'
 
 # Nomad's node attribute names
 ATTR_DRIVER = 'driver.qemu'
 ATTR_VERSION = 'driver.qemu.version'
 ATTR_EMULATORS = 'driver.qemu.emulators'
-
-# <linux/kvm.h>: _IO(KVMIO, 0x00) and _IO(KVMIO, 0x01) with KVMIO = 0xAE
-KVM_GET_API_VERSION = 0xAE00
-KVM_CREATE_VM = 0xAE01
-KVM_API_VERSION = 12
 
 EXCERPT_LENGTH = 200
 
@@ -237,51 +229,6 @@ def module_runner(module):
     return run
 
 
-def _errno_text(exc):
-    if exc.errno is None:
-        return str(exc)
-    name = errno.errorcode.get(exc.errno, str(exc.errno))
-    return '{0} ({1})'.format(name, os.strerror(exc.errno))
-
-
-def check_kvm(device=DEFAULT_KVM_DEVICE, opener=os.open, ioctl=fcntl.ioctl, closer=os.close):
-    """Check that KVM can really be used: open ``device`` read-write and create a VM.
-
-    Returns ``(usable, description)``; ``description`` is ``usable`` or says why not.
-    ``opener``, ``ioctl`` and ``closer`` default to the real system calls.
-    """
-    try:
-        fd = opener(device, os.O_RDWR | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return False, (
-                '{0} does not exist; load the kvm_intel or kvm_amd kernel module and enable hardware '
-                'virtualization in the firmware (or nested virtualization for a virtual machine)'.format(device))
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            return False, (
-                'permission denied opening {0} read-write; run as root or add the user to the group '
-                'that owns {0} (usually kvm)'.format(device))
-        return False, 'cannot open {0} read-write: {1}'.format(device, _errno_text(exc))
-    try:
-        try:
-            api_version = ioctl(fd, KVM_GET_API_VERSION, 0)
-        except OSError as exc:
-            return False, 'KVM_GET_API_VERSION on {0} failed: {1}; {0} is not a KVM device'.format(device, _errno_text(exc))
-        if api_version != KVM_API_VERSION:
-            return False, '{0} reports KVM API version {1}, expected {2}'.format(device, api_version, KVM_API_VERSION)
-        try:
-            vm_fd = ioctl(fd, KVM_CREATE_VM, 0)
-        except OSError as exc:
-            hint = ''
-            if exc.errno == errno.EBUSY:
-                hint = '; another hypervisor may hold the virtualization extensions'
-            return False, 'KVM_CREATE_VM on {0} failed: {1}{2}'.format(device, _errno_text(exc), hint)
-        closer(vm_fd)
-    finally:
-        closer(fd)
-    return True, KVM_USABLE
-
-
 class Fingerprint:
     """The result of a fingerprint: what Nomad reports plus the KVM check."""
 
@@ -444,7 +391,7 @@ class Fingerprinter:
         except TimeoutError:
             return None, '{0} timed out after {1}; check the binary by hand or raise timeout'.format(command, _seconds(self.timeout))
         except OSError as exc:
-            return None, 'could not run {0}: {1}'.format(command, _errno_text(exc))
+            return None, 'could not run {0}: {1}'.format(command, errno_text(exc))
         output = excerpt(err) or excerpt(out) or 'no output'
         if rc < 0:
             try:

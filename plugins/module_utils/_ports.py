@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import errno
-import ipaddress
 import random
 import re
 import socket
@@ -37,6 +36,8 @@ def normalize_host_address(host_address):
     if not isinstance(host_address, str):
         raise QemuTaskError('host_address %r is not an IP address; use an IPv4 address such as 127.0.0.1, or leave it empty'
                             ' for all addresses' % (host_address,), option='host_address')
+    # Imported here: a task that forwards to all addresses (the default) never needs this large module.
+    import ipaddress
     try:
         address = ipaddress.ip_address(host_address.strip())
     except ValueError:

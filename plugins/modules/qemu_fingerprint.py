@@ -285,12 +285,12 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._fingerprint import (
-    DEFAULT_KVM_DEVICE,
     FingerprintError,
     Fingerprinter,
     emulators_allowlist,
     module_runner,
 )
+from ansible_collections.nomadic.qemu.plugins.module_utils._kvm import DEFAULT_KVM_DEVICE
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import GROUP_OPTIONS, argument_spec
 
 

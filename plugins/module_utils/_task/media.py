@@ -22,7 +22,6 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._command import OVERL
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._image_header import QCOW2_MAGIC, QED_MAGIC, VMDK_SPARSE_MAGIC, backing_name
 from ansible_collections.nomadic.qemu.plugins.module_utils._size import format_size
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.cloud_init import build_seed
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import unlink
 
 # An ISO 9660 volume descriptor starts at sector 16 (byte 32768): a type byte, then "CD001".
@@ -162,6 +161,8 @@ def _plan_seed(media, cloud_init, task_dir):
         if os.path.exists(path):
             media.steps.append(Step('remove the cloud-init seed', path))
         return
+    # Imported here: the seed's builder (the email and ISO 9660 code) is needed only by a task with cloud_init.
+    from ansible_collections.nomadic.qemu.plugins.module_utils._task.cloud_init import build_seed
     seed = build_seed(cloud_init, task_dir.name)
     media.config['cloud_init'] = seed.config
     media.drives.append({'id': SEED_DRIVE_ID, 'file': path, 'format': 'raw', 'interface': 'ide', 'media': 'cdrom', 'serial': None,

@@ -94,8 +94,8 @@ class Planner:
     def _kvm_usable(self):
         if self.kvm_check is not None:
             return self.kvm_check()
-        # Imported here: the fingerprint code is only needed when KVM is asked for.
-        from ansible_collections.nomadic.qemu.plugins.module_utils._fingerprint import check_kvm  # pylint: disable=import-outside-toplevel
+        # Imported here: only a task that asks for KVM (the default accelerator is tcg) checks it.
+        from ansible_collections.nomadic.qemu.plugins.module_utils._kvm import check_kvm
         return check_kvm()
 
     def accelerator(self):

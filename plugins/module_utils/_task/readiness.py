@@ -17,7 +17,6 @@ import time
 from ansible_collections.nomadic.qemu.plugins.module_utils._duration import format_duration
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._process import start_epoch
-from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import QMPClient, QMPError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import WAIT_FOR_OPTIONS
 
 WAIT_FOR_KEYS = tuple(WAIT_FOR_OPTIONS)
@@ -161,6 +160,8 @@ def port_accepts(host_address, host_port, guest_port, monitor_socket):
 
 
 def _usernet_established(monitor_socket, host_port, guest_port):
+    # The QMP client is imported where it is used: a run that waits for no port or state needs none.
+    from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import QMPClient, QMPError
     try:
         with QMPClient(monitor_socket, timeout=1.0) as client:
             table = client.execute('human-monitor-command', {'command-line': 'info usernet'})
@@ -188,6 +189,7 @@ STATUS_INTERVAL = 5.0
 
 def guest_stuck(monitor_socket):
     """Why QEMU stopped the guest for good (see STUCK_STATES), or None while it runs (or cannot be asked)."""
+    from ansible_collections.nomadic.qemu.plugins.module_utils._qmp import QMPClient, QMPError
     try:
         with QMPClient(monitor_socket, timeout=1.0) as client:
             status = client.execute('query-status')
