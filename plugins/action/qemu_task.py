@@ -27,17 +27,26 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = True
 
+    @staticmethod
+    def task_args(args):
+        """The args of one task, a mapping of cloud_init.user_data or vendor_data written as its text."""
+        cloud_init = args.get('cloud_init')
+        if isinstance(cloud_init, Mapping):
+            args = dict(args, cloud_init=as_texts(dict(cloud_init)))
+        return args
+
+    def module_args(self, args):
+        """The module's args; raises QemuTaskError."""
+        return self.task_args(args)
+
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp  # tmp no longer has any effect
-        module_args = dict(self._task.args)
-        cloud_init = module_args.get('cloud_init')
-        if isinstance(cloud_init, Mapping):
-            try:
-                module_args['cloud_init'] = as_texts(dict(cloud_init))
-            except QemuTaskError as exc:
-                result.update(failed=True, changed=False, msg=str(exc))
-                return result
+        try:
+            module_args = self.module_args(dict(self._task.args))
+        except QemuTaskError as exc:
+            result.update(failed=True, changed=False, msg=str(exc))
+            return result
         wrap_async = self._task.async_val and not getattr(self._connection, 'has_native_async', False)
         result = merge_hash(result, self._execute_module(module_args=module_args, task_vars=task_vars, wrap_async=wrap_async))
         if not wrap_async:

@@ -74,10 +74,14 @@ options:
     type: dict
     default: {}
 notes:
-  - With O(max_parallel) above 1, several QEMU processes start at once; dynamic host ports are still kept apart (they are
-    picked under the state directory's port lock), and so are tasks of the same name in other plays (each task's lock).
-  - A playbook interrupted while the module runs (Ctrl-C, SIGTERM) lets the starts under way finish and record their VMs,
-    so none is left running unrecorded.
+  - With O(max_parallel) above 1, several tasks are reconciled at once. Dynamic and static host ports are still kept apart
+    (each start picks and checks its ports under the state directory's port lock), so the QEMU starts of tasks with
+    O(tasks[].port_map) (and the preparation of their disks and overlays) run one after the other; everything else
+    (reading records, checking processes and images, stops, tasks without ports) runs in parallel. Each task also keeps
+    its own lock, so a task of the same name in another play waits.
+  - A call interrupted while it runs (Ctrl-C, SIGTERM) starts no further task; the tasks under way finish and record
+    what they did, so no VM is left running unrecorded.
+  - The host policy is read once per call, when the first task needs it.
 seealso:
   - module: nomadic.qemu.qemu_task
   - module: nomadic.qemu.qemu_task_info
@@ -178,6 +182,9 @@ pruned:
   sample: [{name: web-9, changed: true, actions: [stopped, removed], task: {name: web-9, state: absent}}]
 """
 
+import functools
+import threading
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
@@ -194,16 +201,24 @@ def main():
         argument_spec=argument_spec(BATCH_OPTIONS, GROUP_OPTIONS, tasks={'required_if': TASK_REQUIRED_IF}),
         supports_check_mode=True,
     )
-    driver = QemuDriver(run_command=module.run_command, warn=module.warn)
+    # From the tasks' threads, a command that cannot run is that task's error, not a fail_json of the whole call.
+    run_command = functools.partial(module.run_command, handle_exceptions=False)
+    driver = QemuDriver(run_command=run_command, warn=module.warn)
+    policy_lock, policy = threading.Lock(), []
+
+    def host_policy():
+        # Read once, when the first task plans: a broken policy file fails the tasks that need it, not a stop or a prune.
+        with policy_lock:
+            if not policy:
+                policy.append(load_policy())
+            return policy[0]
+
+    def reconciler(params):
+        planner = Planner(params, find_binary=module.get_bin_path, run_command=run_command, policy_loader=host_policy)
+        return Reconciler(params, planner, driver, check_mode=module.check_mode, warn=module.warn)
+
     try:
-        # Read once for every task of the call.
-        host_policy = load_policy()
-
-        def reconciler(params):
-            planner = Planner(params, find_binary=module.get_bin_path, run_command=module.run_command, host_policy=host_policy)
-            return Reconciler(params, planner, driver, check_mode=module.check_mode, warn=module.warn)
-
-        result, failure = reconcile_batch(module.params, reconciler, warn=module.warn)
+        result, failure = reconcile_batch(module.params, reconciler, check_mode=module.check_mode, warn=module.warn)
     except QemuTaskError as exc:
         module.fail_json(msg=str(exc))
     if not module._diff:

@@ -14,13 +14,15 @@ What this adds to the reconciler is only what a list needs: names unique, the ta
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import BATCH_OPTIONS, GROUP_OPTIONS
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import check_state_dir, check_trusted_dir, task_records
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import BATCH_OPTIONS, GROUP_OPTIONS, TASK_OPTIONS, check_option
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.reconcile import interruptible_by_sigterm
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir, check_state_dir, check_trusted_dir, task_records, validate_name
 
 DEFAULT_MAX_PARALLEL = BATCH_OPTIONS['max_parallel'].default
 MAX_PARALLEL = BATCH_OPTIONS['max_parallel'].bounds[1]
@@ -47,6 +49,7 @@ def check_batch(tasks, prune, selector, max_parallel):
     seen = {}
     for index, task in enumerate(tasks):
         name = task.get('name')
+        _check_item(index, task)
         if name in seen:
             raise QemuTaskError("tasks[%d] and tasks[%d] are both named '%s'; give each task its own name" % (seen[name], index, name),
                                 option='tasks')
@@ -64,6 +67,17 @@ def check_batch(tasks, prune, selector, max_parallel):
                                     "can prune it" % (index, task.get('name'), ', '.join('%s=%s' % item for item in sorted(missing.items()))),
                                     option='tasks')
     return selector
+
+
+def _check_item(index, task):
+    """A task's name and option values, checked as qemu_task checks them, before anything runs or is pruned."""
+    try:
+        validate_name(task.get('name'))
+        for name in TASK_OPTIONS:
+            if task.get(name) is not None:
+                check_option(name, task[name])
+    except QemuTaskError as exc:
+        raise QemuTaskError('tasks[%d] (%s): %s' % (index, task.get('name'), exc), option='tasks') from None
 
 
 def tasks_to_prune(state_dir, listed, selector, warn=None):
@@ -112,7 +126,8 @@ def run_tasks(names, reconciler, max_parallel=DEFAULT_MAX_PARALLEL, fail_fast=Fa
         try:
             task = reconciler(index)
             result = task.run()
-        except Exception as exc:  # pylint: disable=broad-exception-caught
+        except (Exception, SystemExit) as exc:  # pylint: disable=broad-exception-caught
+            # SystemExit: something called fail_json from this task's thread; it is this task's failure, not the call's.
             results[index] = _failure(names[index], exc, task.actions if task is not None else [])
             if fail_fast:
                 stop.set()
@@ -123,18 +138,25 @@ def run_tasks(names, reconciler, max_parallel=DEFAULT_MAX_PARALLEL, fail_fast=Fa
         for index in range(len(names)):
             one(index)
         return results
-    with ThreadPoolExecutor(max_workers=min(max_parallel, len(names))) as pool:
-        for future in [pool.submit(one, index) for index in range(len(names))]:
-            future.result()
+    # Ctrl-C or SIGTERM (raised here, in the main thread): no further task starts, those under way
+    # finish and record what they did (leaving the pool waits for them), then the interruption goes on.
+    with interruptible_by_sigterm(), ThreadPoolExecutor(max_workers=min(max_parallel, len(names))) as pool:
+        futures = [pool.submit(one, index) for index in range(len(names))]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            stop.set()
+            raise
     return results
 
 
-def reconcile_batch(params, reconciler, warn=None):
+def reconcile_batch(params, reconciler, check_mode=False, warn=None):
     """qemu_tasks: ``params`` its module params; ``reconciler(task_params)`` makes a task's Reconciler.
 
     Returns ``(output, msg)``: the module's result (``changed``, ``tasks``, ``pruned``, ``diff``)
     and, when a task failed, the message to fail with (else None). Errors in the list itself
-    (names, selector, max_parallel) raise QemuTaskError before any task runs.
+    (names, option values, selector, max_parallel) raise QemuTaskError before any task runs.
     """
     selector = check_batch(params['tasks'], params['prune'], params['selector'], params['max_parallel'])
     names = [task['name'] for task in params['tasks']]
@@ -143,11 +165,22 @@ def reconcile_batch(params, reconciler, warn=None):
     prune_params = [dict(shared, name=name, state='absent') for name in pruned]
     task_params = [dict(task, **shared) for task in params['tasks']]
     options = dict(max_parallel=params['max_parallel'], fail_fast=params['fail_fast'])
-    pruned_results = run_tasks(pruned, lambda index: reconciler(prune_params[index]), **options)
-    if params['fail_fast'] and any(result.get('failed') for result in pruned_results):
-        results = [{'name': name, 'skipped': True, 'changed': False, 'msg': NOT_RUN} for name in names]
-    else:
-        results = run_tasks(names, lambda index: reconciler(task_params[index]), **options)
+    # A state directory the tasks will need is made once, here: a task's run removes one it made
+    # and left empty, which would pull it from under the others.
+    starting = [task['name'] for task in params['tasks'] if task['state'] not in ('absent', 'stopped')]
+    made = not check_mode and bool(starting) and not os.path.isdir(check_state_dir(params['state_dir']))
+    if made:
+        state_dir = TaskDir(check_state_dir(params['state_dir']), starting[0])
+        state_dir.ensure(task=False)
+    try:
+        pruned_results = run_tasks(pruned, lambda index: reconciler(prune_params[index]), **options)
+        if params['fail_fast'] and any(result.get('failed') for result in pruned_results):
+            results = [{'name': name, 'skipped': True, 'changed': False, 'msg': NOT_RUN} for name in names]
+        else:
+            results = run_tasks(names, lambda index: reconciler(task_params[index]), **options)
+    finally:
+        if made:
+            state_dir.remove_state_dir_if_empty()
     everything = pruned_results + results
     diffs = []
     for result in everything:

@@ -125,7 +125,7 @@ class QemuDriver:
             raise QemuTaskError('%s %s: %s%s' % (os.path.basename(argv[0]), why, explain_qemu_error(message, task_dir) or '(no output)',
                                                  ('; guest console: %s' % console) if console else ''))
         if message:
-            self.warn('QEMU said on start: %s' % message)
+            self.warn("task '%s': QEMU said on start: %s" % (task_dir.name, message))
         return process
 
     def _start_unit(self, task_dir, argv, supervision):

@@ -71,12 +71,14 @@ class Planner:
     tests hand in.
     """
 
-    def __init__(self, params, find_binary=None, run_command=None, kvm_check=None, host_policy=None):
+    def __init__(self, params, find_binary=None, run_command=None, kvm_check=None, host_policy=None, policy_loader=None):
         self.params = params
         self.find_binary = find_binary or shutil.which
         self.run_command = run_command
         self.kvm_check = kvm_check
         self.host_policy = host_policy
+        # What reads the host policy when none is handed in (qemu_tasks reads it once for all its tasks).
+        self.policy_loader = policy_loader or load_policy
 
     def option(self, name):
         """An option's value as given, or its declared default; checked against its declared bounds."""
@@ -113,7 +115,7 @@ class Planner:
             "give this user access to /dev/kvm)" % why, option='accelerator')
 
     def policy(self):
-        host = self.host_policy if self.host_policy is not None else load_policy()
+        host = self.host_policy if self.host_policy is not None else self.policy_loader()
         return effective_policy(host, image_paths=self.params.get('image_paths'), args_allowlist=self.params.get('args_allowlist'),
                                 emulators_allowlist=self.params.get('emulators_allowlist'))
 

@@ -84,7 +84,7 @@ def run(env, tasks, check_mode=False, **options):
         planner = Planner(task_params, find_binary=lambda name: '/usr/bin/' + name, run_command=None,
                           kvm_check=lambda: (False, 'no kvm'), host_policy={})
         return Reconciler(task_params, planner, env['driver'], check_mode=check_mode, warn=env['warnings'].append)
-    return batch.reconcile_batch(params(env, tasks, **options), reconciler, warn=env['warnings'].append)
+    return batch.reconcile_batch(params(env, tasks, **options), reconciler, check_mode=check_mode, warn=env['warnings'].append)
 
 
 def output(env, tasks, check_mode=False, **options):
@@ -257,3 +257,58 @@ def test_records_written_by_the_batch_are_qemu_task_records(env):
     run(env, web(1))
     record = TaskDir(env['state_dir'], 'web-0').read()
     assert isinstance(record, TaskRecord) and record.labels == {'app': 'web'} and record.state == 'running'
+
+
+def test_a_task_that_exits_fails_alone(env):
+    """fail_json (SystemExit) from one task's thread is that task's failure, not the end of the call."""
+    def reconciler(task_params):
+        def run():
+            if task_params['name'] == 'b':
+                raise SystemExit(1)
+            return {'changed': True, 'actions': ['started']}
+        return type('R', (), {'run': staticmethod(run), 'actions': []})()
+    result, failure = batch.reconcile_batch(params(env, [{'name': 'a'}, {'name': 'b'}, {'name': 'c'}]), reconciler)
+    assert [item.get('failed', False) for item in result['tasks']] == [False, True, False]
+    assert failure.startswith('1 of 3 tasks failed: b: failed unexpectedly')
+
+
+def test_bad_option_values_fail_before_anything_is_pruned_or_started(env):
+    run(env, web(2))
+    with pytest.raises(QemuTaskError, match=re.escape('tasks[1] (web-1): memory 64 MB is out of bounds')):
+        run(env, web(1) + [{'name': 'web-1', 'labels': {'app': 'web'}, 'memory': 64}], prune=True, selector={'app': 'web'})
+    with pytest.raises(QemuTaskError, match=re.escape("tasks[0] (Bad name!): name 'Bad name!' is not a valid task name")):
+        run(env, [{'name': 'Bad name!'}])
+    assert running(env) == ['web-0', 'web-1'] and env['driver'].calls.count('start') == 2
+
+
+def test_an_interrupted_call_starts_no_further_task(env):
+    import _thread  # pylint: disable=import-outside-toplevel
+
+    started = []
+
+    def reconciler(task_params):
+        def run():
+            started.append(task_params['name'])
+            if task_params['name'] == 'web-0':
+                _thread.interrupt_main()
+            time.sleep(0.2)
+            return {'changed': True, 'actions': ['started']}
+        return type('R', (), {'run': staticmethod(run), 'actions': []})()
+    with pytest.raises(KeyboardInterrupt):
+        batch.reconcile_batch(params(env, web(8), max_parallel=2), reconciler)
+    assert 1 <= len(started) <= 3
+
+
+def test_a_broken_host_policy_does_not_keep_tasks_from_stopping(env):
+    run(env, web(2))
+
+    def broken():
+        raise QemuTaskError('cannot read the host policy /etc/nomadic-qemu/policy.json (Permission denied)')
+
+    def reconciler(task_params):
+        planner = Planner(task_params, find_binary=lambda name: '/usr/bin/' + name, run_command=None,
+                          kvm_check=lambda: (False, 'no kvm'), policy_loader=broken)
+        return Reconciler(task_params, planner, env['driver'], warn=env['warnings'].append)
+    result, failure = batch.reconcile_batch(params(env, [{'name': 'web-0', 'state': 'stopped'}, {'name': 'web-1'}]), reconciler)
+    assert result['tasks'][0]['actions'] == ['stopped'] and not result['tasks'][0].get('failed')
+    assert result['tasks'][1]['failed'] and 'cannot read the host policy' in failure
