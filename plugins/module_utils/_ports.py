@@ -85,11 +85,12 @@ def _mapping(value, option, example):
     return value
 
 
-def validate_ports(port_map, ports=None, host_address=None):
+def validate_ports(port_map, ports=None, host_address=None, extra_labels=()):
     """Check and normalize ``port_map`` ({label: guest port}) and ``ports`` ({label: host port}).
 
     Labels are strings of letters, digits, '_' and '-'; ports are ints or strings of
-    digits between 1 and 65535; every label of ``ports`` must be in ``port_map``; two labels
+    digits between 1 and 65535; every label of ``ports`` must be in ``port_map`` or in
+    ``extra_labels`` (the labels args name: a host port without forwarding); two labels
     may not share a host port. ``host_address`` is checked with normalize_host_address().
     Returns ``(port_map, ports)`` with int ports.
     """
@@ -102,10 +103,10 @@ def validate_ports(port_map, ports=None, host_address=None):
         guest_ports[label] = _port(value, 'port_map', label, 'guest')
     host_ports = {}
     for label, value in _mapping(ports, 'ports', '{web: 8080}').items():
-        if label not in guest_ports:
+        if label not in guest_ports and label not in extra_labels:
             known = ', '.join(sorted(guest_ports)) or 'empty'
-            raise QemuTaskError("ports has label '%s' which is not in port_map (%s); add it to port_map or remove it from ports"
-                                % (label, known), option='ports')
+            raise QemuTaskError("ports has label '%s' which is not in port_map (%s) nor named in args as ${host_port.%s}; add it to "
+                                "port_map or remove it from ports" % (label, known, label), option='ports')
         host_ports[label] = _port(value, 'ports', label, 'host')
     owners = {}
     for label in sorted(host_ports):
@@ -161,8 +162,8 @@ def _pick_dynamic(label, taken, reserved, own, address, is_free, rng):
                         % (low, high, label), option='ports')
 
 
-def allocate_ports(port_map, ports, previous=None, reserved=(), own=(), host_address=None, is_free=None, rng=None):
-    """Choose the host port of every label of ``port_map``; returns ``{label: host_port}``.
+def allocate_ports(port_map, ports, previous=None, reserved=(), own=(), host_address=None, is_free=None, rng=None, extra_labels=()):
+    """Choose the host port of every label of ``port_map`` and ``extra_labels``; returns ``{label: host_port}``.
 
     - A port given in ``ports`` is used as given; unless our own running VM already holds it
       (it is in ``own``), it must be free, else QemuTaskError "host port 8080 for label 'web'
@@ -178,7 +179,7 @@ def allocate_ports(port_map, ports, previous=None, reserved=(), own=(), host_add
     ``is_free(port, host_address)`` defaults to port_is_free and ``rng`` (anything with
     ``randrange``) to a ``random.SystemRandom()``: tests pass their own.
     """
-    guest_ports, host_ports = validate_ports(port_map, ports, host_address)
+    guest_ports, host_ports = validate_ports(port_map, ports, host_address, extra_labels=extra_labels)
     address = normalize_host_address(host_address)
     is_free = is_free or port_is_free
     rng = rng or random.SystemRandom()
@@ -194,7 +195,7 @@ def allocate_ports(port_map, ports, previous=None, reserved=(), own=(), host_add
                                 % (port, label, describe_address(address)), option='ports')
         result[label] = port
     taken = set(result.values())
-    for label in sorted(guest_ports):
+    for label in sorted(set(guest_ports) | set(extra_labels)):
         if label in result:
             continue
         port = previous.get(label)

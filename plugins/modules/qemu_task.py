@@ -110,6 +110,19 @@ options:
   args:
     description:
       - Extra QEMU arguments, appended to the command line as in Nomad.
+      - "They may refer to the task's own values, resolved on the host when the task is planned:
+        C(${host_port.LABEL}) and C(${guest_port.LABEL}) (a label of O(port_map), or for the host
+        port any label: a label only args name gets a host port, from O(ports) or the dynamic
+        range, kept across runs, with no forwarding of its own, so your own
+        C(-netdev user,hostfwd=...) can use it), C(${host_address}) (C(0.0.0.0) when
+        O(host_address) is empty), C(${memory}) (MB), C(${cpus}), C(${cpu_set}) (O(cpu_set), or
+        every CPU of the host), C(${alloc_id}) (a UUID for this task on this host, the same on every
+        run), C(${task_dir}), and C(${local_dir}), C(${alloc_dir}) and C(${secrets_dir}) (the
+        C(local), C(alloc) and C(secrets) directories inside the task directory, as in Nomad's
+        allocation; each is created when args name it, C(secrets) private to its owner). C($${)
+        is a literal C(${). Any other C(${...}) is refused."
+      - The resolved arguments are what QEMU gets, what RV(task.argv) records and what the host
+        policy checks; RV(task.config.args) keeps them as given.
       - With O(args_allowlist) in force, every element starting with C(-) must be in it.
       - Options that would take the process away from the collection (C(-daemonize), C(-pidfile),
         C(-qmp)...) are refused. With O(image_paths) in force, files named by C(-drive),
@@ -127,8 +140,8 @@ options:
     default: {}
   ports:
     description:
-      - Port label to host port, the host side of the labels in O(port_map) (Nomad takes these from
-        the group's network block).
+      - Port label to host port, the host side of the labels in O(port_map) or of a label O(args)
+        names as C(${host_port.LABEL}) (Nomad takes these from the group's network block).
       - Unknown labels, ports outside 1-65535, the same host port twice and a host port already in
         use are refused before anything starts.
     type: dict
@@ -367,7 +380,9 @@ task:
       sample: [{name: data, path: /var/lib/nomadic-qemu/web1/disk-data.qcow2, format: qcow2, size: 10737418240,
                 interface: virtio, serial: data, readonly: false, created: true}]
     ports:
-      description: Port label to its host and guest port and the host address bound.
+      description:
+        - Port label to its host and guest port and the host address bound.
+        - A label that only O(args) names has C(guest) null.
       returned: when the task exists
       type: dict
       sample: {http: {host: 8080, guest: 80, host_address: ""}}

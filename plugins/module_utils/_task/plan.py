@@ -27,6 +27,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._task.media import RE
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import check_option, stop_timeout
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.readiness import check_wait_for
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import default_state_dir
+from ansible_collections.nomadic.qemu.plugins.module_utils._task import runtime
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.supervise import resolve_supervisor, stop_argv, task_unit_name
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.unit import render_unit
 
@@ -152,18 +153,23 @@ class Planner:
         media_options = dict((name, self.option(name)) for name in ('image_media', 'overlay', 'ephemeral', 'overlay_reset', 'disks'))
         media_options['cloud_init'] = self.params.get('cloud_init')
         media = plan_media(media_options, task_dir, record, image, image_format, drive_interface, check_file)
-        args = list(self.option('args'))
+        given_args = list(self.option('args'))
+        refs = runtime.references(given_args)
+        memory = self.option('memory')
+        cpus = self.option('cpus')
+        host_address = self.option('host_address')
+        port_map, ports = validate_ports(self.option('port_map'), self.option('ports'), host_address, extra_labels=refs.labels)
+        runtime.check_port_references(refs, port_map)
+        host_ports = self._host_ports(task_dir, record, own_ports, port_map, ports, host_address, refs.labels)
+        # The policy checks the args QEMU gets: after the task's own values are put in.
+        known = runtime.values(refs, task_dir.path, host_address, memory, cpus, self.option('cpu_set'))
+        args = runtime.resolve(given_args, known, host_ports, port_map)
         block_files = check_args(args, policy.get('args_allowlist'), image_paths, task_dir.path, task_dir_allowed=trusted)
         if image_paths is not None:
             self._check_backing_files(image, image_paths, task_dir, trusted, image_format)
             for path in block_files:
                 if os.path.isfile(path) and path != image:
                     self._check_backing_files(path, image_paths, task_dir, trusted, None)
-        memory = self.option('memory')
-        cpus = self.option('cpus')
-        host_address = self.option('host_address')
-        port_map, ports = validate_ports(self.option('port_map'), self.option('ports'), host_address)
-        host_ports = self._host_ports(task_dir, record, own_ports, port_map, ports, host_address)
         forwards = [{'label': label, 'host_address': host_address, 'host_port': host_ports[label], 'guest_port': port_map[label]}
                     for label in sorted(port_map)]
         accelerator = self.accelerator()
@@ -187,9 +193,9 @@ class Planner:
             'drive_interface': drive_interface,
             'memory': memory,
             'cpus': cpus,
-            'args': args,
+            'args': given_args,
             'port_map': port_map,
-            'ports': dict((label, host_ports[label]) for label in sorted(port_map)),
+            'ports': dict((label, host_ports[label]) for label in sorted(host_ports)),
             'host_address': host_address,
             'guest_agent': guest_agent,
             'graceful_shutdown': self.graceful(),
@@ -202,11 +208,14 @@ class Planner:
             config['unit'] = task_unit_name(task_dir, default_state_dir())
             supervision['text'] = self._unit_text(task_dir, argv, config, supervision, media, block_files, accelerator)
         supervision['unit'] = config['unit']
-        ports_info = dict((label, {'host': host_ports[label], 'guest': port_map[label], 'host_address': host_address})
-                          for label in sorted(port_map))
+        ports_info = dict((label, {'host': host_ports[label], 'guest': port_map.get(label), 'host_address': host_address})
+                          for label in sorted(host_ports))
         steps = media.steps
-        return Plan(argv, config, accelerator, ports_info, labels, wait_for, media=media,
-                    prepare=lambda: prepare(steps, self.find_binary('qemu-img'), self.run_command), supervision=supervision)
+
+        def prepare_task():
+            runtime.make_subdirs(task_dir.path, refs)
+            return prepare(steps, self.find_binary('qemu-img'), self.run_command)
+        return Plan(argv, config, accelerator, ports_info, labels, wait_for, media=media, prepare=prepare_task, supervision=supervision)
 
     def _unit_text(self, task_dir, argv, config, supervision, media, block_files, accelerator):
         """The task's unit: what QEMU may write and open (the files it writes, block devices), around the command line."""
@@ -265,16 +274,16 @@ class Planner:
                 'sandbox': sandbox_value(daemonize, run_as) if self.option('sandbox') else None}
 
     @staticmethod
-    def _host_ports(task_dir, record, own_ports, port_map, ports, host_address):
+    def _host_ports(task_dir, record, own_ports, port_map, ports, host_address, extra_labels):
         previous = record.host_ports if record is not None and not record.damaged else {}
         reserved = set()
-        if any(label not in ports for label in port_map):
+        if any(label not in ports for label in set(port_map) | set(extra_labels)):
             # Only a dynamic port needs to know what the other tasks hold.
             for other in task_dir.other_records():
                 reserved.update(other.host_ports.values())
         # Seeded by the task: check mode predicts the port a real run picks (if it is still free then).
         return allocate_ports(port_map, ports, previous=previous, reserved=reserved, own=own_ports,
-                              host_address=host_address or None, rng=random.Random(task_dir.path))
+                              host_address=host_address or None, rng=random.Random(task_dir.path), extra_labels=extra_labels)
 
     def _check_backing_files(self, image, image_paths, task_dir, trusted, image_format, option='image_path'):
         """A qcow2 (or vmdk...) image inside image_paths must not pull in files from outside through its backing chain.

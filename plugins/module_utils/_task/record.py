@@ -52,6 +52,8 @@ OWN_FILES = (RECORD_FILE, PIDFILE, MONITOR_SOCKET, AGENT_SOCKET, CONSOLE_LOG, OV
 # The disks the collection creates (see _command.disk_file): disk-<name>.qcow2 or .raw.
 OWN_DISK_RE = re.compile(r'^%s(?:%s)\.(?:%s)$' % (re.escape(DISK_FILE_PREFIX), DISK_NAME_RE.pattern.strip('^$'), '|'.join(DISK_FORMATS)))
 RUNTIME_FILES = (PIDFILE, MONITOR_SOCKET, AGENT_SOCKET)
+# The directories of Nomad's allocation that a task's args may name (see runtime.py).
+ALLOC_SUBDIRS = ('local', 'alloc', 'secrets')
 
 
 def default_state_dir(euid=None, environ=None):
@@ -300,6 +302,12 @@ class TaskDir:
         for entry in os.listdir(self.path):
             if _is_own(entry):
                 unlink(os.path.join(self.path, entry))
+            elif entry in ALLOC_SUBDIRS:
+                # Made for the args' ${local_dir}, ${alloc_dir} or ${secrets_dir}: kept while something is in it.
+                try:
+                    os.rmdir(os.path.join(self.path, entry))
+                except OSError:
+                    pass
         if not keep_user_files:
             shutil.rmtree(self.path, ignore_errors=True)
         elif not os.listdir(self.path):
