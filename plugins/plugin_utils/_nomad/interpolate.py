@@ -13,7 +13,13 @@ import re
 
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.hcl import BLOCK_MARK, hcl_text, is_block
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import quote
-from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import REPEATED_BLOCKS, RESOLVED_RUNTIME
+from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import (
+    ARGS_RUNTIME,
+    ARGS_RUNTIME_NAMES,
+    PORT_VARIABLES,
+    REPEATED_BLOCKS,
+    RESOLVED_RUNTIME,
+)
 
 _IDENT = r'[A-Za-z_][A-Za-z0-9_-]*'
 _VAR_RE = re.compile(r'^var\.(%s)$' % _IDENT)
@@ -21,6 +27,10 @@ _LOCAL_RE = re.compile(r'^local\.(%s)$' % _IDENT)
 _RUNTIME_RE = re.compile(r'^(?:(NOMAD_[A-Za-z0-9_]+)|env\[\s*"(NOMAD_[A-Za-z0-9_]+)"\s*\])$')
 # Expressions a running Nomad client resolves: left alone where no value is needed (constraints).
 _NOMAD_RUNTIME_RE = re.compile(r'^(?:NOMAD_[A-Za-z0-9_]+|env\[\s*"[^"]*"\s*\]|(?:attr|node|meta|driver|device)\.[A-Za-z0-9_.\-\[\]"]+)$')
+# ${NOMAD_PORT_http} and its kin: the kind and the port label.
+_PORT_VARIABLE_RE = re.compile(r'^NOMAD_(PORT|HOST_PORT|IP|HOST_IP|ADDR|HOST_ADDR)_([A-Za-z0-9_-]+)$')
+# A bare name, as an environment variable has: what a Nomad client looks up in the task's environment.
+_ENV_NAME_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 # What a Nomad client replaces in task settings at run time (helper/args ReplaceEnv): ${...} without braces inside.
 _RUNTIME_SEQUENCE_RE = re.compile(r'\$\{([^{}]*)\}')
 
@@ -196,6 +206,52 @@ class Interpolator:
             return match.group(0)
         return _RUNTIME_SEQUENCE_RE.sub(replace, value)
 
+    def runtime_args(self, args, ctx, key, env, ports):
+        """The runtime pass over config.args, giving qemu_task's args (see module_utils/_task/runtime.py).
+
+        The values known now (``env``) are put in; what only the host knows becomes qemu_task's
+        own reference (``${NOMAD_PORT_http}`` -> ``${host_port.http}``, ARGS_RUNTIME); any
+        ``${`` left is escaped (``$${``), so QEMU gets it as it is, as from a Nomad client.
+        ``ports`` are the labels of the group's network block.
+        """
+        if not isinstance(args, list):
+            return args
+        result = []
+        for index, arg in enumerate(args):
+            item_key = '%s[%d]' % (key, index)
+            if not isinstance(arg, str):
+                result.append(arg)
+                continue
+            pieces = []
+            end = 0
+            for match in _RUNTIME_SEQUENCE_RE.finditer(arg):
+                pieces.append(_escape_args(arg[end:match.start()]))
+                pieces.append(self._runtime_arg(match, ctx, item_key, env, ports))
+                end = match.end()
+            pieces.append(_escape_args(arg[end:]))
+            result.append(''.join(pieces))
+        return result
+
+    def _runtime_arg(self, match, ctx, key, env, ports):
+        expression = match.group(1).strip()
+        found = _RUNTIME_RE.match(expression)
+        name = found and (found.group(1) or found.group(2))
+        if name and name in ARGS_RUNTIME:
+            return ARGS_RUNTIME[name]
+        if name and name in env:
+            return _escape_args(env[name])
+        port = name and _PORT_VARIABLE_RE.match(name)
+        if port:
+            kind, label = port.groups()
+            if label not in ports:
+                known = ', '.join(sorted(ports)) or 'none'
+                raise ctx.error('%s uses ${%s}, but the group\'s network block has no port %s (ports: %s); add port "%s" {} '
+                                '(dynamic) or port "%s" { static = <host port> } to it' % (key, name, quote(label), known, label, label))
+            return PORT_VARIABLES[kind] % {'label': label}
+        if _NOMAD_RUNTIME_RE.match(expression):
+            raise self._unresolved_error(_Unresolved(expression), ctx, key)
+        return _escape_args(match.group(0))
+
     def _template(self, text, ctx, key, resolve, keep):
         try:
             parts = split_template(text)
@@ -231,10 +287,20 @@ class Interpolator:
             return ctx.error('%s uses the template directive %%{%s}, which is not evaluated; write the value out'
                              % (key, unresolved.expression))
         if _NOMAD_RUNTIME_RE.match(unresolved.expression):
-            return ctx.error('%s uses ${%s}, which only a running Nomad client knows; nomadic.qemu resolves var.*, local.* and %s; '
-                             'write the value out or use a variable' % (key, unresolved.expression, resolved))
+            return ctx.error('%s uses ${%s}, which only a running Nomad client knows; nomadic.qemu resolves var.*, local.* and %s '
+                             '(and in config.args also %s); write the value out or use a variable'
+                             % (key, unresolved.expression, resolved, ', '.join(ARGS_RUNTIME_NAMES)))
+        if _ENV_NAME_RE.match(unresolved.expression):
+            return ctx.error('%s uses ${%s}: Nomad leaves that to its client, which puts in the task\'s environment variable %s (from '
+                             'an env block, or a template block with env = true); nomadic.qemu renders no templates and gives QEMU no '
+                             'environment; write the value out or use a variable' % (key, unresolved.expression, unresolved.expression))
         return ctx.error('%s uses ${%s}, an HCL expression that is not evaluated (variables var.* and local.* are, and %s); '
                          'write the value out or use a variable' % (key, unresolved.expression, resolved))
+
+
+def _escape_args(text):
+    """Text for qemu_task's args, where ``${`` starts a reference: a literal one is written ``$${``."""
+    return text.replace('${', '$${')
 
 
 def _item_key(key, items, index):

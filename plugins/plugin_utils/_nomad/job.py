@@ -48,6 +48,7 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import 
     JOB_KEYS,
     JOB_TYPES,
     REFUSED_JOB_KEYS,
+    RELATIVE_DIRS,
     RESOURCES_KEYS,
     TASK_KEYS,
     TASK_OPTION_KEYS,
@@ -360,8 +361,9 @@ def _instance_settings(reader, group, tctx, settings, instance):
     env = {
         'NOMAD_JOB_NAME': group.job.name, 'NOMAD_JOB_ID': job_id, 'NOMAD_GROUP_NAME': group.name,
         'NOMAD_TASK_NAME': tctx.task, 'NOMAD_ALLOC_INDEX': str(index),
-        'NOMAD_ALLOC_NAME': '%s.%s[%d]' % (job_id, group.name, index), 'NOMAD_TASK_DIR': 'local',
+        'NOMAD_ALLOC_NAME': '%s.%s[%d]' % (job_id, group.name, index),
     }
+    env.update(RELATIVE_DIRS)
     for key, value in settings.meta.items():
         env.setdefault('NOMAD_META_%s' % key, value)
         env.setdefault('NOMAD_META_%s' % key.upper(), value)

@@ -53,7 +53,22 @@ VARIABLE_KEYS = ('default', 'type', 'description', 'validation', 'sensitive', 'n
 
 # Nomad runtime variables this module resolves, per task instance.
 RESOLVED_RUNTIME = ('NOMAD_JOB_NAME', 'NOMAD_JOB_ID', 'NOMAD_GROUP_NAME', 'NOMAD_TASK_NAME', 'NOMAD_ALLOC_INDEX',
-                    'NOMAD_ALLOC_NAME', 'NOMAD_TASK_DIR', 'NOMAD_META_<key>')
+                    'NOMAD_ALLOC_NAME', 'NOMAD_TASK_DIR', 'NOMAD_ALLOC_DIR', 'NOMAD_SECRETS_DIR', 'NOMAD_META_<key>')
+# What the task directories are outside config.args: paths relative to the task directory, as qemu_task reads them.
+RELATIVE_DIRS = {'NOMAD_TASK_DIR': 'local', 'NOMAD_ALLOC_DIR': 'alloc', 'NOMAD_SECRETS_DIR': 'secrets'}
+# In config.args, the runtime values only the host knows become qemu_task's own references (its args option).
+ARGS_RUNTIME = {
+    'NOMAD_TASK_DIR': '${local_dir}', 'NOMAD_ALLOC_DIR': '${alloc_dir}', 'NOMAD_SECRETS_DIR': '${secrets_dir}',
+    'NOMAD_MEMORY_LIMIT': '${memory}', 'NOMAD_CPU_CORES': '${cpu_set}', 'NOMAD_ALLOC_ID': '${alloc_id}',
+}
+# ${NOMAD_<kind>_<label>}: the port's host port (Nomad's NOMAD_PORT is the "to" port when the port sets one; the
+# guest port here comes from config.port_map, so "to" is not applied), the host address, or both.
+PORT_VARIABLES = {
+    'PORT': '${host_port.%(label)s}', 'HOST_PORT': '${host_port.%(label)s}',
+    'IP': '${host_address}', 'HOST_IP': '${host_address}',
+    'ADDR': '${host_address}:${host_port.%(label)s}', 'HOST_ADDR': '${host_address}:${host_port.%(label)s}',
+}
+ARGS_RUNTIME_NAMES = tuple(sorted(set(ARGS_RUNTIME) - set(RELATIVE_DIRS))) + tuple('NOMAD_%s_<label>' % kind for kind in PORT_VARIABLES)
 
 _SCHEDULING = ('Nomad scheduling that run_job does not apply; it places by count, resources, constraints, affinity, spread '
                'and update.max_parallel on the hosts of the play')

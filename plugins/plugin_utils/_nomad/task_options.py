@@ -20,6 +20,7 @@ import re
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._ports import check_port
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import TASK_OPTIONS, check_option
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.runtime import references as runtime_references
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.hcl import BLOCK_MARK, bodies, check_keys, hcl_text, labelled, strip, to_bool, to_int
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.interpolate import plain
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import quote
@@ -59,8 +60,13 @@ class TaskSettings:
     def resolved(self, reader, ctx, env):
         """These settings with the runtime pass over config, resources and kill_timeout (``env``: the NOMAD_* values)."""
         runtime = reader.interpolator.runtime
+        config = strip(self.config)
+        args = config.pop('args', None) if isinstance(config, dict) else None
+        config = runtime(config, ctx, 'config', env)
+        if args is not None:
+            config['args'] = reader.interpolator.runtime_args(args, ctx, 'config.args', env, self.ports)
         return TaskSettings(
-            runtime(strip(self.config), ctx, 'config', env),
+            config,
             runtime(strip(self.resources), ctx, 'resources', env) if self.resources is not None else None,
             runtime(plain(self.kill_timeout), ctx, 'kill_timeout', env),
             self.ports, self.meta, self.artifacts,
@@ -211,6 +217,10 @@ def qemu_options(reader, ctx, settings):
         host_ports = _host_ports(options['port_map'], settings.ports, ctx)
         if host_ports:
             options['ports'] = host_ports
+    # A static port that only args name (a hostfwd of the user's own) is reserved on the host all the same.
+    for label in sorted(runtime_references(options.get('args', [])).labels):
+        if settings.ports.get(label) is not None:
+            options.setdefault('ports', {})[label] = settings.ports[label]
     for key, name in RESOURCES_OPTION_KEYS.items():
         value = (settings.resources or {}).get(key)
         if value is None:

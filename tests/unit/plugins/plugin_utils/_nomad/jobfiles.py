@@ -16,7 +16,11 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'fixtures')
 WHERE = "job.nomad.hcl: job 'j', group 'g', task 't': "
 RESOLVED = ('NOMAD_JOB_NAME, NOMAD_JOB_ID, NOMAD_GROUP_NAME, NOMAD_TASK_NAME, NOMAD_ALLOC_INDEX, NOMAD_ALLOC_NAME, '
-            'NOMAD_TASK_DIR, NOMAD_META_<key>')
+            'NOMAD_TASK_DIR, NOMAD_ALLOC_DIR, NOMAD_SECRETS_DIR, NOMAD_META_<key>')
+# What config.args resolves besides (into qemu_task's own references).
+ARGS_RESOLVED = ('NOMAD_ALLOC_ID, NOMAD_CPU_CORES, NOMAD_MEMORY_LIMIT, '
+                 'NOMAD_PORT_<label>, NOMAD_HOST_PORT_<label>, NOMAD_IP_<label>, NOMAD_HOST_IP_<label>, NOMAD_ADDR_<label>, '
+                 'NOMAD_HOST_ADDR_<label>')
 SHA256 = '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'
 # The labels of the task instance of job() with count 1.
 LABELS = {'nomad_job': 'j', 'nomad_group': 'g', 'nomad_task': 't', 'nomad_alloc_index': '0'}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.nomadic.qemu.tests.unit.plugins.plugin_utils._nomad.jobfiles import (
+    ARGS_RESOLVED,
     RESOLVED,
     SHA256,
     WHERE,
@@ -70,6 +71,8 @@ def test_checksum_in_the_url_query():
      ('http://h/d/x.qcow2', 'file', None, 'disk.qcow2', 'disk.qcow2', 'disk.qcow2')),
     ('source = "https://h/d/x.img"\ndestination = "${NOMAD_TASK_DIR}/images"',
      ('https://h/d/x.img', 'any', None, 'local/images', 'local/images/x.img', 'x.img')),
+    ('source = "https://h/d/x.img"\ndestination = "${NOMAD_ALLOC_DIR}/images"',
+     ('https://h/d/x.img', 'any', None, 'alloc/images', 'alloc/images/x.img', 'x.img')),
 ])
 def test_artifacts(artifact, expected):
     task = only_task(job(task='artifact {\n%s\n}' % artifact))
@@ -118,9 +121,9 @@ def test_artifact_headers_and_insecure():
      "artifact[0].source 'https://h/images/' does not end with a file name; add options { filename = \"disk.img\" } or use "
      "mode = \"file\" with a destination file"),
     ('source = "https://h/x.img"\ninsecure = "maybe"', "artifact[0].insecure must be true or false"),
-    ('source = "https://h/x.img"\ndestination = "${NOMAD_ALLOC_DIR}/x"',
-     "artifact[0].destination uses ${NOMAD_ALLOC_DIR}, which only a running Nomad client knows; nomadic.qemu resolves var.*, "
-     "local.* and " + RESOLVED + "; write the value out or use a variable"),
+    ('source = "https://h/x.img"\ndestination = "${NOMAD_ALLOC_ID}/x"',
+     "artifact[0].destination uses ${NOMAD_ALLOC_ID}, which only a running Nomad client knows; nomadic.qemu resolves var.*, "
+     "local.* and " + RESOLVED + " (and in config.args also " + ARGS_RESOLVED + "); write the value out or use a variable"),
 ])
 def test_artifact_errors(artifact, message):
     assert error(job(task='artifact {\n%s\n}' % artifact)) == WHERE + message

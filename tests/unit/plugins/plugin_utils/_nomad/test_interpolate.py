@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.interpolate import split_template
 from ansible_collections.nomadic.qemu.tests.unit.plugins.plugin_utils._nomad.jobfiles import (
+    ARGS_RESOLVED,
     LABELS,
     RESOLVED,
     WHERE,
@@ -39,8 +40,8 @@ def test_split_template_unclosed():
 
 
 @pytest.mark.parametrize('config, options', [
-    # HCL's escapes give the literal text to QEMU, as Nomad does
-    ('image_path = "x.img"\nargs = ["$${x}", "a$${b.c}z", "%%{ if }"]', {'image_path': 'x.img', 'args': ['${x}', 'a${b.c}z', '%{ if }']}),
+    # HCL's escapes give the literal text to QEMU, as Nomad does (qemu_task's args write a literal ${ as $${)
+    ('image_path = "x.img"\nargs = ["$${x}", "a$${b.c}z", "%%{ if }"]', {'image_path': 'x.img', 'args': ['$${x}', 'a$${b.c}z', '%{ if }']}),
     # an escaped runtime variable is still replaced at run time, as a Nomad client does
     ('image_path = "$${NOMAD_TASK_DIR}/x.img"', {'image_path': 'local/x.img'}),
     # a variable's value is not a template
@@ -50,20 +51,24 @@ def test_escapes(config, options):
     assert only_task(job(config=config, top='variable "v" { default = "$${v}.img" }'))['options'] == dict(options, labels=LABELS)
 
 
-def test_escaped_runtime_value_only_a_client_knows():
+def test_escaped_runtime_value_is_still_replaced():
     assert error(job(config='image_path = "x.img"\nargs = ["$${NOMAD_PORT_http}"]')) == (
-        WHERE + "config.args[0] uses ${NOMAD_PORT_http}, which only a running Nomad client knows; nomadic.qemu resolves var.*, "
-                "local.* and " + RESOLVED + "; write the value out or use a variable")
+        WHERE + "config.args[0] uses ${NOMAD_PORT_http}, but the group's network block has no port 'http' (ports: none); "
+                "add port \"http\" {} (dynamic) or port \"http\" { static = <host port> } to it")
 
 
 @pytest.mark.parametrize('text, message', [
     # interpolation
-    (job(config='image_path = "x.img"\nargs = ["${NOMAD_PORT_http}"]'),
-     WHERE + "config.args[0] uses ${NOMAD_PORT_http}, which only a running Nomad client knows; nomadic.qemu resolves var.*, local.* "
-             "and " + RESOLVED + "; write the value out or use a variable"),
+    (job(config='image_path = "x.img"\nargs = ["${NOMAD_CPU_LIMIT}"]'),
+     WHERE + "config.args[0] uses ${NOMAD_CPU_LIMIT}, which only a running Nomad client knows; nomadic.qemu resolves var.*, local.* "
+             "and " + RESOLVED + " (and in config.args also " + ARGS_RESOLVED + "); write the value out or use a variable"),
     (job(config='image_path = "${attr.unique.hostname}.img"'),
      WHERE + "config.image_path uses ${attr.unique.hostname}, which only a running Nomad client knows; nomadic.qemu resolves var.*, "
-             "local.* and " + RESOLVED + "; write the value out or use a variable"),
+             "local.* and " + RESOLVED + " (and in config.args also " + ARGS_RESOLVED + "); write the value out or use a variable"),
+    (job(config='image_path = "x.img"\nargs = ["-m", "${MEMORY}"]'),
+     WHERE + "config.args[1] uses ${MEMORY}: Nomad leaves that to its client, which puts in the task's environment variable MEMORY "
+             "(from an env block, or a template block with env = true); nomadic.qemu renders no templates and gives QEMU no "
+             "environment; write the value out or use a variable"),
     (job(config='image_path = "${upper("x")}.img"'),
      WHERE + "config.image_path uses ${upper(\"x\")}, an HCL expression that is not evaluated (variables var.* and local.* are, and "
      + RESOLVED + "); write the value out or use a variable"),
@@ -83,3 +88,37 @@ def test_escaped_runtime_value_only_a_client_knows():
 ])
 def test_interpolation_errors(text, message):
     assert error(text) == message
+
+
+NETWORK = 'network {\n port "http" {}\n port "ssh" { static = 2222 }\n}'
+
+
+@pytest.mark.parametrize('args, options', [
+    # a user's own forwarding, with a dynamic and a static port of the network block
+    ('["-netdev", "user,id=n0,hostfwd=tcp::${NOMAD_PORT_http}-:80,hostfwd=tcp::${NOMAD_HOST_PORT_ssh}-:22"]',
+     {'args': ['-netdev', 'user,id=n0,hostfwd=tcp::${host_port.http}-:80,hostfwd=tcp::${host_port.ssh}-:22'], 'ports': {'ssh': 2222}}),
+    ('["hostfwd=tcp:${NOMAD_IP_http}:${NOMAD_PORT_http}-:80", "${NOMAD_ADDR_http}", "${NOMAD_HOST_ADDR_ssh}", "${NOMAD_HOST_IP_ssh}"]',
+     {'args': ['hostfwd=tcp:${host_address}:${host_port.http}-:80', '${host_address}:${host_port.http}',
+               '${host_address}:${host_port.ssh}', '${host_address}'], 'ports': {'ssh': 2222}}),
+    ('["-m", "${NOMAD_MEMORY_LIMIT}", "${NOMAD_CPU_CORES}", "${NOMAD_ALLOC_ID}", "${env["NOMAD_ALLOC_ID"]}"]',
+     {'args': ['-m', '${memory}', '${cpu_set}', '${alloc_id}', '${alloc_id}']}),
+    ('["${NOMAD_TASK_DIR}/a", "${NOMAD_ALLOC_DIR}/b", "${NOMAD_SECRETS_DIR}/c", "${NOMAD_JOB_NAME}-${NOMAD_ALLOC_INDEX}"]',
+     {'args': ['${local_dir}/a', '${alloc_dir}/b', '${secrets_dir}/c', 'j-0']}),
+    # what is not a runtime variable reaches QEMU as written
+    ('["$${x}", "$${x.y}", "a$${b}"]', {'args': ['$${x}', '$${x.y}', 'a$${b}']}),
+])
+def test_runtime_values_in_args_become_qemu_task_references(args, options):
+    task = only_task(job(config='image_path = "x.img"\nargs = %s' % args, group=NETWORK))
+    assert task['options'] == dict(options, image_path='x.img', labels=LABELS)
+
+
+def test_runtime_values_elsewhere_are_relative_directories():
+    task = only_task(job(config='image_path = "${NOMAD_ALLOC_DIR}/x.img"\nargs = ["${NOMAD_SECRETS_DIR}"]'))
+    assert task['options']['image_path'] == 'alloc/x.img'
+    assert task['options']['args'] == ['${secrets_dir}']
+
+
+def test_a_port_variable_needs_a_port_of_the_network_block():
+    assert error(job(config='image_path = "x.img"\nargs = ["${NOMAD_PORT_web}"]', group=NETWORK)) == (
+        WHERE + "config.args[0] uses ${NOMAD_PORT_web}, but the group's network block has no port 'web' (ports: http, ssh); "
+                "add port \"web\" {} (dynamic) or port \"web\" { static = <host port> } to it")
