@@ -20,9 +20,16 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import BATCH_OPTIONS, GROUP_OPTIONS, TASK_OPTIONS, check_option
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.options import BATCH_OPTIONS, GROUP_OPTIONS, TASK_OPTIONS, check_label_map, check_option
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.reconcile import interruptible_by_sigterm
-from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import TaskDir, check_state_dir, check_trusted_dir, task_records, validate_name
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import (
+    TaskDir,
+    check_state_dir,
+    check_trusted_dir,
+    labels_match,
+    task_records,
+    validate_name,
+)
 
 DEFAULT_MAX_PARALLEL = BATCH_OPTIONS['max_parallel'].default
 MAX_PARALLEL = BATCH_OPTIONS['max_parallel'].bounds[1]
@@ -31,14 +38,8 @@ NOT_RUN = 'not run: another task failed and fail_fast is set'
 
 
 def check_selector(selector):
-    """The selector (labels a task to prune must carry), as labels are: non-empty strings to strings."""
-    if not isinstance(selector, dict):
-        raise QemuTaskError('selector must be a mapping of labels to values, such as {nomad_job: web}', option='selector')
-    for key, value in selector.items():
-        if not isinstance(key, str) or not key or not isinstance(value, str):
-            raise QemuTaskError('selector has %r: %r; a selector maps label names to values, both strings, such as {nomad_job: web}'
-                                % (key, value), option='selector')
-    return dict(selector)
+    """The selector: labels a task to prune must carry, checked as labels are."""
+    return check_label_map(selector, 'selector', '{nomad_job: web}')
 
 
 def check_batch(tasks, prune, selector, max_parallel):
@@ -92,7 +93,7 @@ def tasks_to_prune(state_dir, listed, selector, warn=None):
         if record.damaged:
             warn('the state record of task %s in %s is damaged, so its labels are unknown; it was not pruned' % (name, state_dir))
             continue
-        if all(record.labels.get(key) == value for key, value in selector.items()):
+        if labels_match(record.labels, selector):
             names.append(name)
     return names
 

@@ -14,6 +14,7 @@ from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import (
     TaskDir,
     check_state_dir,
     check_trusted_dir,
+    labels_match,
     task_records,
     validate_name,
 )
@@ -66,7 +67,7 @@ def list_tasks(state_dir, observe, name=None, labels=None, console_lines=DEFAULT
         if record.damaged:
             warn('the state record %s is damaged; task %s is not listed' % (task_dir.record_path, task_name))
             continue
-        if labels and any(record.labels.get(key) != value for key, value in labels.items()):
+        if labels and not labels_match(record.labels, labels):
             continue
         process = observe(record, task_dir)
         unit = unit_status(record.config.get('unit')) if unit_status is not None and record.config.get('unit') else None

@@ -146,14 +146,19 @@ def _check_emulator(option, value):
     return normalize_emulator(value, option.name)
 
 
-def _check_labels(option, value):
+def check_label_map(value, name, example='{job: web}'):
+    """Labels (or a selector of them, qemu_tasks' ``selector``): non-empty strings to strings; ``name`` is the option."""
     if not isinstance(value, dict):
-        raise QemuTaskError('labels must be a mapping of strings to strings, such as {job: web}', option='labels')
+        raise QemuTaskError('%s must be a mapping of strings to strings, such as %s' % (name, example), option=name)
     for key, item in value.items():
         if not isinstance(key, str) or not key or not isinstance(item, str):
-            raise QemuTaskError('labels has %r: %r; labels map non-empty strings to strings, such as {job: web}' % (key, item),
-                                option='labels')
+            raise QemuTaskError('%s has %r: %r; labels map non-empty strings to strings, such as %s' % (name, key, item, example),
+                                option=name)
     return dict(value)
+
+
+def _check_labels(option, value):
+    return check_label_map(value, 'labels')
 
 
 def _check_disks(option, value):

@@ -432,6 +432,11 @@ def task_records(state_dir):
     return found
 
 
+def labels_match(labels, wanted):
+    """Whether ``labels`` include every label of ``wanted`` with its value (qemu_task_info's labels, qemu_tasks' selector)."""
+    return all(labels.get(key) == value for key, value in wanted.items())
+
+
 def _is_own(entry):
     """A file of the task directory that the collection made (and absent removes, whoever made the directory)."""
     return entry in OWN_FILES or _is_temp(entry) or bool(OWN_DISK_RE.fullmatch(entry))
