@@ -300,6 +300,20 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "ssh is on port {{ web1.task.ports.ssh.host }}"
 
+- name: Forward ports with your own network device, on ports qemu_task picks and keeps
+  nomadic.qemu.qemu_task:
+    name: app1
+    image_path: /var/lib/images/app.qcow2
+    args:
+      - -netdev
+      - user,id=net0,hostfwd=tcp:127.0.0.1:${host_port.http}-:80,hostfwd=tcp::${host_port.ssh}-:22
+      - -device
+      - virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56
+      - -fw_cfg
+      - name=opt/app/id,string=${alloc_id}
+  register: app1
+  # app1.task.ports.http.host is the host port; $${ would be a literal ${
+
 - name: Restrict images and flags for every task in this play
   module_defaults:
     group/nomadic.qemu.qemu:
