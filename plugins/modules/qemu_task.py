@@ -122,7 +122,7 @@ options:
         allocation; each is created when args name it, C(secrets) private to its owner). C($${)
         is a literal C(${). Any other C(${...}) is refused."
       - The resolved arguments are what QEMU gets, what RV(task.argv) records and what the host
-        policy checks; RV(task.config.args) keeps them as given.
+        policy checks; RV(task.config) keeps them as given.
       - With O(args_allowlist) in force, every element starting with C(-) must be in it.
       - Options that would take the process away from the collection (C(-daemonize), C(-pidfile),
         C(-qmp)...) are refused. With O(image_paths) in force, files named by C(-drive),

@@ -105,9 +105,10 @@ def test_validate_ports(port_map, ports, expected):
     ({8080: 80}, None, "port_map label '8080' is not valid; use letters, digits, '_' and '-', such as web or ssh", 'port_map'),
     ([80], None, 'port_map must be a mapping of labels to ports, such as {web: 80}', 'port_map'),
     ({'web': 80}, [8080], 'ports must be a mapping of labels to ports, such as {web: 8080}', 'ports'),
-    ({'web': 80, 'ssh': 22}, {'db': 5432}, "ports has label 'db' which is not in port_map (ssh, web) nor named in args as ${host_port.db}; add it to port_map or remove it"
-                                           " from ports", 'ports'),
-    ({}, {'db': 5432}, "ports has label 'db' which is not in port_map (empty) nor named in args as ${host_port.db}; add it to port_map or remove it from ports", 'ports'),
+    ({'web': 80, 'ssh': 22}, {'db': 5432}, "ports has label 'db' which is not in port_map (ssh, web) nor named in args as "
+                                           "${host_port.db}; add it to port_map or remove it from ports", 'ports'),
+    ({}, {'db': 5432}, "ports has label 'db' which is not in port_map (empty) nor named in args as ${host_port.db}; add it to "
+                       "port_map or remove it from ports", 'ports'),
     ({'web': 80}, {'web': 65536}, "ports label 'web' has host port 65536; use a port between 1 and 65535", 'ports'),
     ({'web': 80, 'api': 81}, {'web': 8080, 'api': '8080'}, "ports gives host port 8080 to both 'api' and 'web'; give each label its own"
                                                            " host port", 'ports'),
@@ -210,7 +211,8 @@ def test_allocate_ports_range_exhausted():
 def test_allocate_ports_validates():
     with pytest.raises(QemuTaskError) as exc:
         allocate_ports({'web': 80}, {'db': 1}, is_free=FakeHost(), rng=FixedRandom())
-    assert str(exc.value) == "ports has label 'db' which is not in port_map (web) nor named in args as ${host_port.db}; add it to port_map or remove it from ports"
+    assert str(exc.value) == ("ports has label 'db' which is not in port_map (web) nor named in args as ${host_port.db}; "
+                              "add it to port_map or remove it from ports")
 
 
 def test_allocate_ports_default_random():

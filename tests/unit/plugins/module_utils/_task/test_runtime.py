@@ -15,7 +15,8 @@ from hypothesis import given, strategies as st
 
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task import runtime
-from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils._task.test_reconcile import env, four_ways, run, task_dir  # noqa: F401 (env: fixture)
+from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils._task.test_reconcile import four_ways, run, task_dir
+from ansible_collections.nomadic.qemu.tests.unit.plugins.module_utils._task.test_reconcile import env as env_fixture
 
 
 def resolved(args, host_ports=None, guest_ports=None, task_dir='/srv/t/web', host_address='', memory=512, cpus=2, cpu_set=None):
@@ -121,14 +122,17 @@ def _expected(marker):
 @given(st.lists(st.lists(_PIECE, max_size=5), max_size=4))
 def test_resolution_replaces_each_sequence_once(arg_pieces):
     """Args built from text, values, ports and escapes resolve to exactly the values, ports and literal sequences."""
-    args = [''.join(text for text, _ in pieces) for pieces in arg_pieces]
+    args = [''.join(text for text, marker in pieces) for pieces in arg_pieces]
     # Text ending in "$" before a sequence would form an escape: the literals never end with one.
     refs = runtime.references(args)
     known = runtime.values(refs, '/t', '', 300, 1, None)
-    assert runtime.resolve(args, known, _PORTS, {}) == [''.join(_expected(marker) for _, marker in pieces) for pieces in arg_pieces]
+    assert runtime.resolve(args, known, _PORTS, {}) == [''.join(_expected(marker) for text, marker in pieces) for pieces in arg_pieces]
 
 
 # The planner and reconciler with the task's own values in args (a stand-in driver, real ports and files).
+
+env = env_fixture
+
 
 def has_args(argv, args):
     """Whether ``args`` appear in ``argv``, in order and side by side."""
