@@ -59,7 +59,12 @@ def artifact(reader, item, index, ctx):
     forced = re.match(r'^([A-Za-z0-9]+)::', source)
     if forced:
         raise ctx.error('%s.source %s uses the %s getter; only http and https sources are downloaded' % (key, quote(source), forced.group(1)))
-    split = urlsplit(source)
+    try:
+        split = urlsplit(source)
+    except ValueError as exc:
+        # urllib refuses some URLs outright, such as an IPv6 host without its closing bracket.
+        raise ctx.error('%s.source %s is not a valid URL (%s); write it as an http or https URL, such as '
+                        'https://images.example.com/linux.img' % (key, quote(source), exc)) from None
     if split.scheme.lower() not in _HTTP_SCHEMES or not split.netloc:
         raise ctx.error('%s.source %s is not an http or https URL; only those are downloaded (go-getter\'s git, s3, gcs, hg and '
                         'file sources are not supported)' % (key, quote(source)))

@@ -118,6 +118,10 @@ def test_artifact_headers_and_insecure():
      "artifact[0].source 'https://h/images/' does not end with a file name; add options { filename = \"disk.img\" } or use "
      "mode = \"file\" with a destination file"),
     ('source = "https://h/x.img"\ninsecure = "maybe"', "artifact[0].insecure must be true or false"),
+    # urllib refuses it outright; a traceback names no task.
+    ('source = "http://[::1/b.img"',
+     "artifact[0].source 'http://[::1/b.img' is not a valid URL (Invalid IPv6 URL); write it as an http or https URL, such as "
+     "https://images.example.com/linux.img"),
     ('source = "https://h/x.img"\ndestination = "${NOMAD_ALLOC_DIR}/x"',
      "artifact[0].destination uses ${NOMAD_ALLOC_DIR}, which only a running Nomad client knows; nomadic.qemu resolves var.*, "
      "local.* and " + RESOLVED + "; write the value out or use a variable"),
