@@ -106,9 +106,10 @@ def artifact(reader, item, index, ctx):
     destination = item.get('destination', DEFAULT_ARTIFACT_DESTINATION)
     if not isinstance(destination, str) or not destination.strip():
         raise ctx.error('%s.destination must be a path inside the task directory, such as local/' % key)
-    normalized = posixpath.normpath(destination.strip())
-    if posixpath.isabs(normalized) or normalized == '..' or normalized.startswith('../'):
-        raise ctx.error('%s.destination %s is outside the task directory; use a relative path such as local/' % (key, quote(destination)))
+    # Nomad joins an absolute destination with the task directory too: /local/disk is local/disk.
+    normalized = posixpath.normpath(destination.strip().lstrip('/') or '.')
+    if normalized == '..' or normalized.startswith('../'):
+        raise ctx.error('%s.destination %s is outside the task directory; use a path inside it, such as local/' % (key, quote(destination)))
 
     checksum = options.get('checksum')
     checksum_type = checksum_value = None

@@ -70,6 +70,14 @@ def test_checksum_in_the_url_query():
      ('http://h/d/x.qcow2', 'file', None, 'disk.qcow2', 'disk.qcow2', 'disk.qcow2')),
     ('source = "https://h/d/x.img"\ndestination = "${NOMAD_TASK_DIR}/images"',
      ('https://h/d/x.img', 'any', None, 'local/images', 'local/images/x.img', 'x.img')),
+    # An absolute destination is inside the task directory, as Nomad joins it with the task directory.
+    ('source = "https://h/d/x.img"\ndestination = "/local/disk"',
+     ('https://h/d/x.img', 'any', None, 'local/disk', 'local/disk/x.img', 'x.img')),
+    ('source = "https://h/d/x.img"\ndestination = "/alloc/x.img"\nmode = "file"',
+     ('https://h/d/x.img', 'file', None, 'alloc/x.img', 'alloc/x.img', 'x.img')),
+    ('source = "https://h/d/x.img"\ndestination = "//srv/images/"',
+     ('https://h/d/x.img', 'any', None, 'srv/images', 'srv/images/x.img', 'x.img')),
+    ('source = "https://h/d/x.img"\ndestination = "/"', ('https://h/d/x.img', 'any', None, '.', 'x.img', 'x.img')),
 ])
 def test_artifacts(artifact, expected):
     task = only_task(job(task='artifact {\n%s\n}' % artifact))
@@ -110,10 +118,12 @@ def test_artifact_headers_and_insecure():
     ('source = "https://h/x.img"\noptions { archive = "rar" }',
      "artifact[0].options.archive is 'rar'; use false or one of bz2, gz, tar, tar.bz2, tar.gz, tar.xz, tar.zst, tbz2, tgz, txz, "
      "tzst, xz, zip, zst"),
-    ('source = "https://h/x.img"\ndestination = "/srv/images"',
-     "artifact[0].destination '/srv/images' is outside the task directory; use a relative path such as local/"),
     ('source = "https://h/x.img"\ndestination = "local/../../x"',
-     "artifact[0].destination 'local/../../x' is outside the task directory; use a relative path such as local/"),
+     "artifact[0].destination 'local/../../x' is outside the task directory; use a path inside it, such as local/"),
+    ('source = "https://h/x.img"\ndestination = "/local/../../x"',
+     "artifact[0].destination '/local/../../x' is outside the task directory; use a path inside it, such as local/"),
+    ('source = "https://h/x.img"\ndestination = "/.."',
+     "artifact[0].destination '/..' is outside the task directory; use a path inside it, such as local/"),
     ('source = "https://h/images/"',
      "artifact[0].source 'https://h/images/' does not end with a file name; add options { filename = \"disk.img\" } or use "
      "mode = \"file\" with a destination file"),
@@ -136,6 +146,7 @@ def test_artifact_errors(artifact, message):
     ('image_path = "${NOMAD_TASK_DIR}/vm.img"', 'source = "https://h/vm.img"', True),
     ('image_path = "local/vm.img"', 'source = "https://h/x.bin"\ndestination = "local/vm.img"\nmode = "file"', True),
     ('image_path = "local/vm.img"', 'source = "https://h/get?id=1"\noptions { filename = "vm.img" }', True),
+    ('image_path = "local/vm.img"', 'source = "https://h/vm.img"\ndestination = "/local"', True),
     ('image_path = "local/vm.img"', 'source = "https://h/other.img"', False),
     ('image_path = "local/vm.img"', 'source = "https://h/vm.tar.gz"', False),
     ('image_path = "/srv/images/vm.img"', 'source = "https://h/vm.img"', False),
