@@ -33,8 +33,8 @@ RESOURCES_OPTION_KEYS = dict((option.nomad.split('.', 1)[1], option.name) for op
 ARCHIVES = {
     'tar': True, 'tar.gz': True, 'tgz': True, 'tar.bz2': True, 'tbz2': True, 'tar.xz': True, 'txz': True,
     'tar.zst': True, 'tzst': True, 'zip': True,
-    # Single compressed files: go-getter refuses them in the default mode ("any"), and only
-    # decompresses them to a file with mode = "file".
+    # Single compressed files: go-getter decompresses them only into a file (mode = "file"); in the
+    # modes any and dir their download fails. qemu_image decompresses them here.
     'gz': False, 'bz2': False, 'xz': False, 'zst': False,
 }
 ARTIFACT_MODES = ('any', 'file', 'dir')

@@ -107,9 +107,14 @@ def test_artifact_headers_and_insecure():
     ('source = "https://h/x.img"\nsize = 1',
      "artifact[0] has unknown key 'size'; an artifact block takes chown, destination, headers, insecure, mode, options, source; "
      "remove it or fix its spelling"),
+    # go-getter decompresses a single compressed file only into a file: in the other modes Nomad's download fails.
     ('source = "https://h/x.img.gz"',
-     'artifact[0] is a single compressed file (.gz), which is not unpacked (Nomad unpacks it only with mode = "file"); '
-     'ship a tar or zip archive, or set options { archive = false } to keep it compressed'),
+     'artifact[0] is a single compressed file (.gz), which Nomad decompresses only with mode = "file" (with mode = "any" its '
+     'download fails); add mode = "file" and destination = "local/x.img", or set options { archive = false } to keep it compressed'),
+    ('source = "https://h/d/x.qcow2.zst"\ndestination = "local/img"\nmode = "dir"',
+     'artifact[0] is a single compressed file (.zst), which Nomad decompresses only with mode = "file" (with mode = "dir" its '
+     'download fails); add mode = "file" and destination = "local/img/x.qcow2", or set options { archive = false } to keep it '
+     'compressed'),
     ('source = "https://h/x.tar.gz"\nmode = "file"\ndestination = "local/x"',
      'artifact[0] has mode = "file" with a tar.gz archive, which is not supported; use mode = "any" to unpack it into the '
      'destination directory'),
@@ -147,6 +152,7 @@ def test_artifact_errors(artifact, message):
     ('image_path = "local/vm.img"', 'source = "https://h/x.bin"\ndestination = "local/vm.img"\nmode = "file"', True),
     ('image_path = "local/vm.img"', 'source = "https://h/get?id=1"\noptions { filename = "vm.img" }', True),
     ('image_path = "local/vm.img"', 'source = "https://h/vm.img"\ndestination = "/local"', True),
+    ('image_path = "local/vm.img"', 'source = "https://h/vm.img.xz"\ndestination = "local/vm.img"\nmode = "file"', True),
     ('image_path = "local/vm.img"', 'source = "https://h/other.img"', False),
     ('image_path = "local/vm.img"', 'source = "https://h/vm.tar.gz"', False),
     ('image_path = "/srv/images/vm.img"', 'source = "https://h/vm.img"', False),
@@ -154,3 +160,27 @@ def test_artifact_errors(artifact, message):
 def test_the_artifact_of_the_image_path_is_the_disk_image(config, block, expected):
     task = only_task(job(task='artifact {\n%s\n}' % block, config=config))
     assert task['artifacts'][0]['disk_image'] is expected
+
+
+@pytest.mark.parametrize('artifact, expected', [
+    ('source = "https://h/d/linux.qcow2.gz"\ndestination = "local/linux.qcow2"\nmode = "file"', ('gz', 'local/linux.qcow2', 'linux.qcow2')),
+    ('source = "https://h/d/linux.img.xz"\ndestination = "local/linux.img"\nmode = "file"', ('xz', 'local/linux.img', 'linux.img')),
+    ('source = "https://h/d/linux.img.bz2"\ndestination = "/local/linux.img"\nmode = "file"', ('bz2', 'local/linux.img', 'linux.img')),
+    ('source = "https://h/d/linux.raw.zst"\ndestination = "local/disk.raw"\nmode = "file"', ('zst', 'local/disk.raw', 'disk.raw')),
+    ('source = "https://h/d/get?id=7"\ndestination = "local/fw.fd"\nmode = "file"\noptions { archive = "gz" }',
+     ('gz', 'local/fw.fd', 'fw.fd')),
+])
+def test_a_single_compressed_file_with_mode_file_is_decompressed(artifact, expected):
+    # As go-getter does: the checksum is that of the file as downloaded, the destination file is the decompressed one.
+    a = only_task(job(task='artifact {\n%s\noptions { checksum = "sha256:%s" }\n}' % (artifact, SHA256)))['artifacts'][0]
+    assert (a['decompress'], a['path'], a['filename']) == expected
+    assert (a['mode'], a['archive'], a['checksum']) == ('file', None, 'sha256:' + SHA256)
+
+
+def test_only_a_compressed_file_has_the_decompress_key():
+    # So the id and the spec label of every other artifact stay as they were.
+    a = only_task(job(task='artifact {\nsource = "https://h/d/linux.img"\n}'))['artifacts'][0]
+    assert 'decompress' not in a
+    a = only_task(job(task='artifact {\nsource = "https://h/d/linux.img.gz"\noptions { archive = false }\n}'))['artifacts'][0]
+    assert 'decompress' not in a
+    assert (a['archive'], a['path']) == (None, 'local/linux.img.gz')
