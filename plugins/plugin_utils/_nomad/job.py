@@ -158,10 +158,20 @@ def read_job(text, filename='<job>', variables=None, stop_only=False):
     tasks = []
     groups = []
     group_names = set()
-    for group_name, group_body in labelled(job_body.get('group'), ctx, 'group', 'group "web" { ... }'):
+    lone = set()
+    for group_name, group_body, alone in _groups(job_body, ctx):
         if group_name in group_names:
-            reader.refuse(ctx.error('group %s is declared twice; group names must be unique in a job' % quote(group_name)))
+            if alone:
+                message = 'task %s is declared twice directly under the job; task names must be unique there' % quote(group_name)
+            elif group_name in lone:
+                message = ('task %s directly under the job is a group of that name, as in Nomad, and group %s is declared too; '
+                           'rename one of them' % (quote(group_name), quote(group_name)))
+            else:
+                message = 'group %s is declared twice; group names must be unique in a job' % quote(group_name)
+            reader.refuse(ctx.error(message))
             continue
+        if alone:
+            lone.add(group_name)
         group_names.add(group_name)
         group = reader.run(lambda: _read_group(reader, job, ctx.at(group=group_name), group_body))
         if group is not None:
@@ -182,6 +192,14 @@ def read_job_file(path, variables=None, display_name=None, stop_only=False):
     except (OSError, UnicodeDecodeError) as exc:
         raise JobFileError('%s: cannot read the job file: %s' % (display_name or path, getattr(exc, 'strerror', None) or exc)) from None
     return read_job(text, display_name or path, variables, stop_only=stop_only)
+
+
+def _groups(job_body, ctx):
+    """(name, body, alone) of the job's groups: first a group for each task directly under the job (alone), named
+    after it and with the group defaults, as Nomad's parser makes them; then the group blocks."""
+    lone = [(label, {BLOCK_MARK: True, 'task': [{label: body}]}, True)
+            for label, body in labelled(job_body.get('task'), ctx, 'task', 'task "vm" { ... }')]
+    return lone + [(label, body, False) for label, body in labelled(job_body.get('group'), ctx, 'group', 'group "web" { ... }')]
 
 
 def _locals(data, ctx):

@@ -116,7 +116,8 @@ REFUSED_JOB_KEYS = {
 JOB_TYPES = ('service', 'batch', 'system', 'sysbatch')
 BATCH_TYPE_REASON = 'batch jobs run to completion in Nomad; here the VM is started and left running'
 
-JOB_KEYS = ('group', 'constraint', 'affinity', 'spread', 'update', 'meta', 'name', 'id', 'type') + tuple(IGNORED_JOB_KEYS) + tuple(REFUSED_JOB_KEYS)
+# A task directly under the job is a group of its own, named after it (as Nomad's parser makes it).
+JOB_KEYS = ('group', 'task', 'constraint', 'affinity', 'spread', 'update', 'meta', 'name', 'id', 'type') + tuple(IGNORED_JOB_KEYS) + tuple(REFUSED_JOB_KEYS)
 GROUP_KEYS = ('task', 'count', 'constraint', 'affinity', 'spread', 'update', 'meta', 'network', 'restart') + tuple(IGNORED_GROUP_KEYS)
 # The keys of the restart and logs blocks that qemu_task applies, and those it does not.
 RESTART_KEYS = tuple(TASK_OPTIONS['restart'].suboptions)
