@@ -279,7 +279,8 @@ def _read_group(reader, job, gctx, group_body):
         networks = bodies(group_body.get('network'), gctx, 'network')
         if len(networks) > 1:
             raise gctx.error('has %d network blocks; Nomad allows one per group' % len(networks))
-        return network_ports(reader, networks, gctx, 'network')
+        # None: no network block, which is not the same as one without ports (see qemu_options).
+        return network_ports(reader, networks, gctx, 'network') if networks else None
     group = _Group(job, gctx.group, count_number, group_constraints, dict(job.meta, **reader.run(lambda: _meta(group_body, gctx), {})),
                    reader.run(read_ports, {}), reader.run(lambda: single(group_body.get('restart'), gctx, 'restart')))
     group.affinities = reader.run(lambda: affinities(reader, group_body, gctx), [])
@@ -340,18 +341,21 @@ def _task_settings(reader, group, tctx, task_body):
     if len(configs) > 1:
         raise tctx.error('has %d config blocks; Nomad allows one' % len(configs))
     resources = single(task_body.get('resources'), tctx, 'resources')
-    ports = dict(group.ports)
+    ports = None if group.ports is None else dict(group.ports)
     if resources is not None:
         check_keys(resources, RESOURCES_KEYS, tctx, 'resources', 'a resources block')
         for key in sorted(resources):
             if key in IGNORED_RESOURCES_KEYS:
                 reader.ignored.add(tctx, 'resources.%s' % key, IGNORED_RESOURCES_KEYS[key])
-        legacy = network_ports(reader, bodies(resources.get('network'), tctx, 'resources.network'), tctx, 'resources.network')
-        for label in legacy:
-            if label in ports:
-                raise tctx.error('port label %s is declared in both the group network block and resources.network; declare it once'
-                                 % quote(label))
-        ports.update(legacy)
+        legacy_networks = bodies(resources.get('network'), tctx, 'resources.network')
+        if legacy_networks:
+            legacy = network_ports(reader, legacy_networks, tctx, 'resources.network')
+            ports = ports or {}
+            for label in legacy:
+                if label in ports:
+                    raise tctx.error('port label %s is declared in both the group network block and resources.network; declare it '
+                                     'once' % quote(label))
+            ports.update(legacy)
     restart = dict(strip(group.restart) or {}, **(strip(single(task_body.get('restart'), tctx, 'restart')) or {})) or None
     return TaskSettings(configs[0], resources, task_body.get('kill_timeout'), ports, meta, bodies(task_body.get('artifact'), tctx, 'artifact'),
                         restart=restart, logs=single(task_body.get('logs'), tctx, 'logs'), user=task_body.get('user'))

@@ -106,6 +106,9 @@ IGNORED_PORT_KEYS = {
     'host_network': 'all tasks of the run bind the same host_address (a playbook variable)',
     'ignore_collision': _SCHEDULING,
 }
+# config.port_map in a group without any network block (%s: its labels), which Nomad's qemu driver skips.
+PORT_MAP_WITHOUT_NETWORK = ('no network block declares its ports (%s), so nothing is forwarded, as in Nomad; add them to a '
+                            'group network block, such as network { port "ssh" {} }, to forward them')
 # Keys refused outright: ignoring them would run the job at the wrong time.
 REFUSED_JOB_KEYS = {
     'periodic': ('is periodic: Nomad starts it on a schedule, running it here would start it now; '

@@ -32,6 +32,7 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import 
     LOGS_KEYS,
     NETWORK_KEYS,
     PORT_KEYS,
+    PORT_MAP_WITHOUT_NETWORK,
     RESOURCES_OPTION_KEYS,
     RESTART_KEYS,
 )
@@ -39,7 +40,8 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import 
 
 class TaskSettings:
     """What a qemu task block sets: ``config``, ``resources`` (None without a block), ``kill_timeout``
-    (None when unset), ``ports`` (label -> static host port, or None for a dynamic one), ``meta``,
+    (None when unset), ``ports`` (label -> static host port, or None for a dynamic one; None without any network
+    block), ``meta``,
     ``artifacts`` (the artifact blocks), ``restart`` (the group's and the task's blocks, merged) and
     ``logs`` and ``user`` (None when unset)."""
 
@@ -207,6 +209,9 @@ def qemu_options(reader, ctx, settings):
     """qemu_task options from the TaskSettings of one task instance (after the runtime pass)."""
     check_keys(settings.config, CONFIG_KEYS, ctx, 'config', 'the qemu driver')
     options = _config_options(settings.config, ctx)
+    if 'port_map' in options and settings.ports is None:
+        # No network block at all: Nomad's qemu driver forwards nothing then, without a word.
+        reader.ignored.add(ctx, 'config.port_map', PORT_MAP_WITHOUT_NETWORK % ', '.join(sorted(options.pop('port_map'))))
     if 'port_map' in options:
         host_ports = _host_ports(options['port_map'], settings.ports, ctx)
         if host_ports:
