@@ -201,6 +201,13 @@ _raw:
                   the end of the URL path as go-getter detects it); V(null) for a file kept as it is.
               type: str
               sample: tar.gz
+            decompress:
+              description:
+                - Only for a single compressed file with C(mode = "file"), its compression, V(gz), V(bz2), V(xz) or V(zst).
+                  It is downloaded, checked against RV(_raw[].tasks[].artifacts[].checksum) as downloaded, and decompressed
+                  into RV(_raw[].tasks[].artifacts[].path), as go-getter does. Absent for every other artifact.
+              type: str
+              sample: gz
             path:
               description: Where the file goes, or the directory an archive is unpacked into, relative to the task directory.
               type: str

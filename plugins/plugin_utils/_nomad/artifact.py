@@ -7,7 +7,8 @@
 
 """The artifact blocks of a task: what to download into the task directory, where, and with which checksum.
 
-Only http and https sources are downloaded; archives are unpacked as go-getter unpacks them.
+Only http and https sources are downloaded; archives are unpacked as go-getter unpacks them, and a single
+compressed file (.gz, .bz2, .xz, .zst) with mode = "file" is decompressed into that file, as go-getter does.
 """
 
 from __future__ import annotations
@@ -59,7 +60,12 @@ def artifact(reader, item, index, ctx):
     forced = re.match(r'^([A-Za-z0-9]+)::', source)
     if forced:
         raise ctx.error('%s.source %s uses the %s getter; only http and https sources are downloaded' % (key, quote(source), forced.group(1)))
-    split = urlsplit(source)
+    try:
+        split = urlsplit(source)
+    except ValueError as exc:
+        # urllib refuses some URLs outright, such as an IPv6 host without its closing bracket.
+        raise ctx.error('%s.source %s is not a valid URL (%s); write it as an http or https URL, such as '
+                        'https://images.example.com/linux.img' % (key, quote(source), exc)) from None
     if split.scheme.lower() not in _HTTP_SCHEMES or not split.netloc:
         raise ctx.error('%s.source %s is not an http or https URL; only those are downloaded (go-getter\'s git, s3, gcs, hg and '
                         'file sources are not supported)' % (key, quote(source)))
@@ -80,6 +86,14 @@ def artifact(reader, item, index, ctx):
     if mode not in ARTIFACT_MODES:
         raise ctx.error('%s.mode is %s; use any, file or dir' % (key, quote(mode)))
 
+    destination = item.get('destination', DEFAULT_ARTIFACT_DESTINATION)
+    if not isinstance(destination, str) or not destination.strip():
+        raise ctx.error('%s.destination must be a path inside the task directory, such as local/' % key)
+    # Nomad joins an absolute destination with the task directory too: /local/disk is local/disk.
+    normalized = posixpath.normpath(destination.strip().lstrip('/') or '.')
+    if normalized == '..' or normalized.startswith('../'):
+        raise ctx.error('%s.destination %s is outside the task directory; use a path inside it, such as local/' % (key, quote(destination)))
+
     archive = options.get('archive')
     if archive is not None:
         flag = to_bool(archive)
@@ -89,21 +103,22 @@ def artifact(reader, item, index, ctx):
             raise ctx.error('%s.options.archive is %s; use false or one of %s' % (key, quote(archive), ', '.join(sorted(ARCHIVES))))
     else:
         archive = _archive_for(split.path)
+    decompress = None
     if archive and not ARCHIVES[archive]:
-        raise ctx.error('%s is a single compressed file (.%s), which is not unpacked (Nomad unpacks it only with mode = "file"); '
-                        'ship a tar or zip archive, or set options { archive = false } to keep it compressed' % (key, archive))
+        if mode != 'file':
+            # go-getter decompresses a single compressed file only into a file: with mode any or dir, Nomad's
+            # download fails ("gzip-compressed files can only unarchive to a single file").
+            plain_name = posixpath.basename(split.path)[:-len(archive) - 1] or 'disk.img'
+            raise ctx.error('%s is a single compressed file (.%s), which Nomad decompresses only with mode = "file" (with mode = '
+                            '"%s" its download fails); add mode = "file" and destination = "%s", or set options { archive = false } '
+                            'to keep it compressed' % (key, archive, mode, posixpath.join(normalized, plain_name)))
+        # Downloaded, checked against the checksum of the compressed file (as go-getter checks it), then decompressed.
+        decompress, archive = archive, None
     if archive and mode == 'file':
         raise ctx.error('%s has mode = "file" with a %s archive, which is not supported; use mode = "any" to unpack it '
                         'into the destination directory' % (key, archive))
     if not archive and mode == 'dir':
         raise ctx.error('%s has mode = "dir" but %s is not an archive; use mode = "any" for a single file' % (key, quote(url)))
-
-    destination = item.get('destination', DEFAULT_ARTIFACT_DESTINATION)
-    if not isinstance(destination, str) or not destination.strip():
-        raise ctx.error('%s.destination must be a path inside the task directory, such as local/' % key)
-    normalized = posixpath.normpath(destination.strip())
-    if posixpath.isabs(normalized) or normalized == '..' or normalized.startswith('../'):
-        raise ctx.error('%s.destination %s is outside the task directory; use a relative path such as local/' % (key, quote(destination)))
 
     checksum = options.get('checksum')
     checksum_type = checksum_value = None
@@ -142,5 +157,8 @@ def artifact(reader, item, index, ctx):
         'headers': headers,
         'insecure': insecure,
     }
+    if decompress:
+        # Only when set, so the id (and the spec label) of every other artifact stays as it was.
+        result['decompress'] = decompress
     result['id'] = hashlib.sha1(json.dumps(result, sort_keys=True).encode('utf-8')).hexdigest()[:16]
     return result

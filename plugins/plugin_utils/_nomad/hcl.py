@@ -33,6 +33,22 @@ HCL2_INSTALL_HINT = ("reading Nomad job files needs the Python library python-hc
 
 BLOCK_MARK = '__is_block__'
 
+# HCL1 forms that HCL2 does not parse (Nomad's HCL2 "Backward Compatibilities" notes), told by the line the
+# parse stops on: the text up to where it stopped, the whole line, what the form is, and how HCL2 writes it
+# (from the match of the whole line).
+_MAP_ASSIGNMENT = 'the block as a map assignment, with the key quoted, such as meta = { "%s" = ... }'
+_HCL1_FORMS = (
+    (re.compile(r'^\s*"$'), re.compile(r'^\s*"([^"]*)"\s*='), 'a quoted attribute name',
+     lambda m: ('%s = ... (the name without quotes)' % m.group(1) if re.match(r'^[A-Za-z_][A-Za-z0-9_-]*$', m.group(1)) else
+                _MAP_ASSIGNMENT % m.group(1))),
+    (re.compile(r'^\s*[A-Za-z_][A-Za-z0-9_-]*\.$'), re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)+)\s*='),
+     'an attribute name with a dot', lambda m: _MAP_ASSIGNMENT % m.group(1)),
+    (re.compile(r'=\s*[-+]?\.$'), re.compile(r'=\s*[-+]?\.([0-9]+)'), 'a decimal without its leading zero',
+     lambda m: '0.%s for .%s' % (m.group(1), m.group(1))),
+    (re.compile(r'^\s*[A-Za-z_][A-Za-z0-9_-]*\s*\{$'), re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\{'),
+     'a block inside an assignment', lambda m: '%s = { ... } (an attribute, not a block)' % m.group(1)),
+)
+
 
 @functools.lru_cache(maxsize=None)
 def _serialization_options():
@@ -96,6 +112,22 @@ def _check_duplicates(tree, filename):
         stack.extend(child for child in node.children if isinstance(child, Tree))
 
 
+def _hcl1_form(text, exc):
+    """The message for a parse error ``exc`` of ``text`` at an HCL1 form; None when it is not at one."""
+    line_number, column = getattr(exc, 'line', None), getattr(exc, 'column', None)
+    lines = text.splitlines()
+    if not isinstance(line_number, int) or not isinstance(column, int) or not 0 < line_number <= len(lines):
+        return None
+    line = lines[line_number - 1]
+    for head, whole, what, fix in _HCL1_FORMS:
+        match = whole.search(line)
+        if head.search(line[:column]) and match:
+            shown = line.strip() if len(line.strip()) <= 40 else line.strip()[:37] + '...'
+            return ('line %d looks like HCL1: %s (%s), which HCL2 does not allow; Nomad reads only HCL2 since 1.9 removed '
+                    'HCL1 (and -hcl1), and so does nomadic.qemu; write it as HCL2: %s' % (line_number, what, shown, fix(match)))
+    return None
+
+
 def parse_hcl(text, filename='<job>'):
     """Parse HCL text into plain Python values (blocks keep the ``__is_block__`` marker)."""
     require_hcl2()
@@ -104,6 +136,9 @@ def parse_hcl(text, filename='<job>'):
     try:
         tree = hcl2.parses_to_tree(text)
     except Exception as exc:  # pylint: disable=broad-exception-caught
+        hcl1 = _hcl1_form(text, exc)
+        if hcl1:
+            raise JobFileError('%s: %s' % (filename, hcl1)) from None
         # lark's UnexpectedInput messages start with the problem and its position; the list
         # of expected tokens after it helps nobody.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

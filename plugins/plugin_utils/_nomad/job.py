@@ -159,10 +159,20 @@ def read_job(text, filename='<job>', variables=None, stop_only=False):
     tasks = []
     groups = []
     group_names = set()
-    for group_name, group_body in labelled(job_body.get('group'), ctx, 'group', 'group "web" { ... }'):
+    lone = set()
+    for group_name, group_body, alone in _groups(job_body, ctx):
         if group_name in group_names:
-            reader.refuse(ctx.error('group %s is declared twice; group names must be unique in a job' % quote(group_name)))
+            if alone:
+                message = 'task %s is declared twice directly under the job; task names must be unique there' % quote(group_name)
+            elif group_name in lone:
+                message = ('task %s directly under the job is a group of that name, as in Nomad, and group %s is declared too; '
+                           'rename one of them' % (quote(group_name), quote(group_name)))
+            else:
+                message = 'group %s is declared twice; group names must be unique in a job' % quote(group_name)
+            reader.refuse(ctx.error(message))
             continue
+        if alone:
+            lone.add(group_name)
         group_names.add(group_name)
         group = reader.run(lambda: _read_group(reader, job, ctx.at(group=group_name), group_body))
         if group is not None:
@@ -183,6 +193,14 @@ def read_job_file(path, variables=None, display_name=None, stop_only=False):
     except (OSError, UnicodeDecodeError) as exc:
         raise JobFileError('%s: cannot read the job file: %s' % (display_name or path, getattr(exc, 'strerror', None) or exc)) from None
     return read_job(text, display_name or path, variables, stop_only=stop_only)
+
+
+def _groups(job_body, ctx):
+    """(name, body, alone) of the job's groups: first a group for each task directly under the job (alone), named
+    after it and with the group defaults, as Nomad's parser makes them; then the group blocks."""
+    lone = [(label, {BLOCK_MARK: True, 'task': [{label: body}]}, True)
+            for label, body in labelled(job_body.get('task'), ctx, 'task', 'task "vm" { ... }')]
+    return lone + [(label, body, False) for label, body in labelled(job_body.get('group'), ctx, 'group', 'group "web" { ... }')]
 
 
 def _locals(data, ctx):
@@ -262,7 +280,8 @@ def _read_group(reader, job, gctx, group_body):
         networks = bodies(group_body.get('network'), gctx, 'network')
         if len(networks) > 1:
             raise gctx.error('has %d network blocks; Nomad allows one per group' % len(networks))
-        return network_ports(reader, networks, gctx, 'network')
+        # None: no network block, which is not the same as one without ports (see qemu_options).
+        return network_ports(reader, networks, gctx, 'network') if networks else None
     group = _Group(job, gctx.group, count_number, group_constraints, dict(job.meta, **reader.run(lambda: _meta(group_body, gctx), {})),
                    reader.run(read_ports, {}), reader.run(lambda: single(group_body.get('restart'), gctx, 'restart')))
     group.affinities = reader.run(lambda: affinities(reader, group_body, gctx), [])
@@ -323,18 +342,21 @@ def _task_settings(reader, group, tctx, task_body):
     if len(configs) > 1:
         raise tctx.error('has %d config blocks; Nomad allows one' % len(configs))
     resources = single(task_body.get('resources'), tctx, 'resources')
-    ports = dict(group.ports)
+    ports = None if group.ports is None else dict(group.ports)
     if resources is not None:
         check_keys(resources, RESOURCES_KEYS, tctx, 'resources', 'a resources block')
         for key in sorted(resources):
             if key in IGNORED_RESOURCES_KEYS:
                 reader.ignored.add(tctx, 'resources.%s' % key, IGNORED_RESOURCES_KEYS[key])
-        legacy = network_ports(reader, bodies(resources.get('network'), tctx, 'resources.network'), tctx, 'resources.network')
-        for label in legacy:
-            if label in ports:
-                raise tctx.error('port label %s is declared in both the group network block and resources.network; declare it once'
-                                 % quote(label))
-        ports.update(legacy)
+        legacy_networks = bodies(resources.get('network'), tctx, 'resources.network')
+        if legacy_networks:
+            legacy = network_ports(reader, legacy_networks, tctx, 'resources.network')
+            ports = ports or {}
+            for label in legacy:
+                if label in ports:
+                    raise tctx.error('port label %s is declared in both the group network block and resources.network; declare it '
+                                     'once' % quote(label))
+            ports.update(legacy)
     restart = dict(strip(group.restart) or {}, **(strip(single(task_body.get('restart'), tctx, 'restart')) or {})) or None
     return TaskSettings(configs[0], resources, task_body.get('kill_timeout'), ports, meta, bodies(task_body.get('artifact'), tctx, 'artifact'),
                         restart=restart, logs=single(task_body.get('logs'), tctx, 'logs'), user=task_body.get('user'))

@@ -33,8 +33,8 @@ RESOURCES_OPTION_KEYS = dict((option.nomad.split('.', 1)[1], option.name) for op
 ARCHIVES = {
     'tar': True, 'tar.gz': True, 'tgz': True, 'tar.bz2': True, 'tbz2': True, 'tar.xz': True, 'txz': True,
     'tar.zst': True, 'tzst': True, 'zip': True,
-    # Single compressed files: go-getter refuses them in the default mode ("any"), and only
-    # decompresses them to a file with mode = "file".
+    # Single compressed files: go-getter decompresses them only into a file (mode = "file"); in the
+    # modes any and dir their download fails. qemu_image decompresses them here.
     'gz': False, 'bz2': False, 'xz': False, 'zst': False,
 }
 ARTIFACT_MODES = ('any', 'file', 'dir')
@@ -121,6 +121,9 @@ IGNORED_PORT_KEYS = {
     'host_network': 'all tasks of the run bind the same host_address (a playbook variable)',
     'ignore_collision': _SCHEDULING,
 }
+# config.port_map in a group without any network block (%s: its labels), which Nomad's qemu driver skips.
+PORT_MAP_WITHOUT_NETWORK = ('no network block declares its ports (%s), so nothing is forwarded, as in Nomad; add them to a '
+                            'group network block, such as network { port "ssh" {} }, to forward them')
 # Keys refused outright: ignoring them would run the job at the wrong time.
 REFUSED_JOB_KEYS = {
     'periodic': ('is periodic: Nomad starts it on a schedule, running it here would start it now; '
@@ -131,7 +134,8 @@ REFUSED_JOB_KEYS = {
 JOB_TYPES = ('service', 'batch', 'system', 'sysbatch')
 BATCH_TYPE_REASON = 'batch jobs run to completion in Nomad; here the VM is started and left running'
 
-JOB_KEYS = ('group', 'constraint', 'affinity', 'spread', 'update', 'meta', 'name', 'id', 'type') + tuple(IGNORED_JOB_KEYS) + tuple(REFUSED_JOB_KEYS)
+# A task directly under the job is a group of its own, named after it (as Nomad's parser makes it).
+JOB_KEYS = ('group', 'task', 'constraint', 'affinity', 'spread', 'update', 'meta', 'name', 'id', 'type') + tuple(IGNORED_JOB_KEYS) + tuple(REFUSED_JOB_KEYS)
 GROUP_KEYS = ('task', 'count', 'constraint', 'affinity', 'spread', 'update', 'meta', 'network', 'restart') + tuple(IGNORED_GROUP_KEYS)
 # The keys of the restart and logs blocks that qemu_task applies, and those it does not.
 RESTART_KEYS = tuple(TASK_OPTIONS['restart'].suboptions)

@@ -33,6 +33,7 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import 
     LOGS_KEYS,
     NETWORK_KEYS,
     PORT_KEYS,
+    PORT_MAP_WITHOUT_NETWORK,
     RESOURCES_OPTION_KEYS,
     RESTART_KEYS,
 )
@@ -40,7 +41,8 @@ from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import 
 
 class TaskSettings:
     """What a qemu task block sets: ``config``, ``resources`` (None without a block), ``kill_timeout``
-    (None when unset), ``ports`` (label -> static host port, or None for a dynamic one), ``meta``,
+    (None when unset), ``ports`` (label -> static host port, or None for a dynamic one; None without any network
+    block), ``meta``,
     ``artifacts`` (the artifact blocks), ``restart`` (the group's and the task's blocks, merged) and
     ``logs`` and ``user`` (None when unset)."""
 
@@ -64,7 +66,7 @@ class TaskSettings:
         args = config.pop('args', None) if isinstance(config, dict) else None
         config = runtime(config, ctx, 'config', env)
         if args is not None:
-            config['args'] = reader.interpolator.runtime_args(args, ctx, 'config.args', env, self.ports)
+            config['args'] = reader.interpolator.runtime_args(args, ctx, 'config.args', env, self.ports or {})
         return TaskSettings(
             config,
             runtime(strip(self.resources), ctx, 'resources', env) if self.resources is not None else None,
@@ -213,13 +215,16 @@ def qemu_options(reader, ctx, settings):
     """qemu_task options from the TaskSettings of one task instance (after the runtime pass)."""
     check_keys(settings.config, CONFIG_KEYS, ctx, 'config', 'the qemu driver')
     options = _config_options(settings.config, ctx)
+    if 'port_map' in options and settings.ports is None:
+        # No network block at all: Nomad's qemu driver forwards nothing then, without a word.
+        reader.ignored.add(ctx, 'config.port_map', PORT_MAP_WITHOUT_NETWORK % ', '.join(sorted(options.pop('port_map'))))
     if 'port_map' in options:
         host_ports = _host_ports(options['port_map'], settings.ports, ctx)
         if host_ports:
             options['ports'] = host_ports
     # A static port that only args name (a hostfwd of the user's own) is reserved on the host all the same.
     for label in sorted(runtime_references(options.get('args', [])).labels):
-        if settings.ports.get(label) is not None:
+        if (settings.ports or {}).get(label) is not None:
             options.setdefault('ports', {})[label] = settings.ports[label]
     for key, name in RESOURCES_OPTION_KEYS.items():
         value = (settings.resources or {}).get(key)

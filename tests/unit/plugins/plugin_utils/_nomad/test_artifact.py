@@ -73,6 +73,14 @@ def test_checksum_in_the_url_query():
      ('https://h/d/x.img', 'any', None, 'local/images', 'local/images/x.img', 'x.img')),
     ('source = "https://h/d/x.img"\ndestination = "${NOMAD_ALLOC_DIR}/images"',
      ('https://h/d/x.img', 'any', None, 'alloc/images', 'alloc/images/x.img', 'x.img')),
+    # An absolute destination is inside the task directory, as Nomad joins it with the task directory.
+    ('source = "https://h/d/x.img"\ndestination = "/local/disk"',
+     ('https://h/d/x.img', 'any', None, 'local/disk', 'local/disk/x.img', 'x.img')),
+    ('source = "https://h/d/x.img"\ndestination = "/alloc/x.img"\nmode = "file"',
+     ('https://h/d/x.img', 'file', None, 'alloc/x.img', 'alloc/x.img', 'x.img')),
+    ('source = "https://h/d/x.img"\ndestination = "//srv/images/"',
+     ('https://h/d/x.img', 'any', None, 'srv/images', 'srv/images/x.img', 'x.img')),
+    ('source = "https://h/d/x.img"\ndestination = "/"', ('https://h/d/x.img', 'any', None, '.', 'x.img', 'x.img')),
 ])
 def test_artifacts(artifact, expected):
     task = only_task(job(task='artifact {\n%s\n}' % artifact))
@@ -102,9 +110,14 @@ def test_artifact_headers_and_insecure():
     ('source = "https://h/x.img"\nsize = 1',
      "artifact[0] has unknown key 'size'; an artifact block takes chown, destination, headers, insecure, mode, options, source; "
      "remove it or fix its spelling"),
+    # go-getter decompresses a single compressed file only into a file: in the other modes Nomad's download fails.
     ('source = "https://h/x.img.gz"',
-     'artifact[0] is a single compressed file (.gz), which is not unpacked (Nomad unpacks it only with mode = "file"); '
-     'ship a tar or zip archive, or set options { archive = false } to keep it compressed'),
+     'artifact[0] is a single compressed file (.gz), which Nomad decompresses only with mode = "file" (with mode = "any" its '
+     'download fails); add mode = "file" and destination = "local/x.img", or set options { archive = false } to keep it compressed'),
+    ('source = "https://h/d/x.qcow2.zst"\ndestination = "local/img"\nmode = "dir"',
+     'artifact[0] is a single compressed file (.zst), which Nomad decompresses only with mode = "file" (with mode = "dir" its '
+     'download fails); add mode = "file" and destination = "local/img/x.qcow2", or set options { archive = false } to keep it '
+     'compressed'),
     ('source = "https://h/x.tar.gz"\nmode = "file"\ndestination = "local/x"',
      'artifact[0] has mode = "file" with a tar.gz archive, which is not supported; use mode = "any" to unpack it into the '
      'destination directory'),
@@ -113,14 +126,20 @@ def test_artifact_headers_and_insecure():
     ('source = "https://h/x.img"\noptions { archive = "rar" }',
      "artifact[0].options.archive is 'rar'; use false or one of bz2, gz, tar, tar.bz2, tar.gz, tar.xz, tar.zst, tbz2, tgz, txz, "
      "tzst, xz, zip, zst"),
-    ('source = "https://h/x.img"\ndestination = "/srv/images"',
-     "artifact[0].destination '/srv/images' is outside the task directory; use a relative path such as local/"),
     ('source = "https://h/x.img"\ndestination = "local/../../x"',
-     "artifact[0].destination 'local/../../x' is outside the task directory; use a relative path such as local/"),
+     "artifact[0].destination 'local/../../x' is outside the task directory; use a path inside it, such as local/"),
+    ('source = "https://h/x.img"\ndestination = "/local/../../x"',
+     "artifact[0].destination '/local/../../x' is outside the task directory; use a path inside it, such as local/"),
+    ('source = "https://h/x.img"\ndestination = "/.."',
+     "artifact[0].destination '/..' is outside the task directory; use a path inside it, such as local/"),
     ('source = "https://h/images/"',
      "artifact[0].source 'https://h/images/' does not end with a file name; add options { filename = \"disk.img\" } or use "
      "mode = \"file\" with a destination file"),
     ('source = "https://h/x.img"\ninsecure = "maybe"', "artifact[0].insecure must be true or false"),
+    # urllib refuses it outright; a traceback names no task.
+    ('source = "http://[::1/b.img"',
+     "artifact[0].source 'http://[::1/b.img' is not a valid URL (Invalid IPv6 URL); write it as an http or https URL, such as "
+     "https://images.example.com/linux.img"),
     ('source = "https://h/x.img"\ndestination = "${NOMAD_ALLOC_ID}/x"',
      "artifact[0].destination uses ${NOMAD_ALLOC_ID}, which only a running Nomad client knows; nomadic.qemu resolves var.*, "
      "local.* and " + RESOLVED + " (and in config.args also " + ARGS_RESOLVED + "); write the value out or use a variable"),
@@ -135,6 +154,8 @@ def test_artifact_errors(artifact, message):
     ('image_path = "${NOMAD_TASK_DIR}/vm.img"', 'source = "https://h/vm.img"', True),
     ('image_path = "local/vm.img"', 'source = "https://h/x.bin"\ndestination = "local/vm.img"\nmode = "file"', True),
     ('image_path = "local/vm.img"', 'source = "https://h/get?id=1"\noptions { filename = "vm.img" }', True),
+    ('image_path = "local/vm.img"', 'source = "https://h/vm.img"\ndestination = "/local"', True),
+    ('image_path = "local/vm.img"', 'source = "https://h/vm.img.xz"\ndestination = "local/vm.img"\nmode = "file"', True),
     ('image_path = "local/vm.img"', 'source = "https://h/other.img"', False),
     ('image_path = "local/vm.img"', 'source = "https://h/vm.tar.gz"', False),
     ('image_path = "/srv/images/vm.img"', 'source = "https://h/vm.img"', False),
@@ -142,3 +163,27 @@ def test_artifact_errors(artifact, message):
 def test_the_artifact_of_the_image_path_is_the_disk_image(config, block, expected):
     task = only_task(job(task='artifact {\n%s\n}' % block, config=config))
     assert task['artifacts'][0]['disk_image'] is expected
+
+
+@pytest.mark.parametrize('artifact, expected', [
+    ('source = "https://h/d/linux.qcow2.gz"\ndestination = "local/linux.qcow2"\nmode = "file"', ('gz', 'local/linux.qcow2', 'linux.qcow2')),
+    ('source = "https://h/d/linux.img.xz"\ndestination = "local/linux.img"\nmode = "file"', ('xz', 'local/linux.img', 'linux.img')),
+    ('source = "https://h/d/linux.img.bz2"\ndestination = "/local/linux.img"\nmode = "file"', ('bz2', 'local/linux.img', 'linux.img')),
+    ('source = "https://h/d/linux.raw.zst"\ndestination = "local/disk.raw"\nmode = "file"', ('zst', 'local/disk.raw', 'disk.raw')),
+    ('source = "https://h/d/get?id=7"\ndestination = "local/fw.fd"\nmode = "file"\noptions { archive = "gz" }',
+     ('gz', 'local/fw.fd', 'fw.fd')),
+])
+def test_a_single_compressed_file_with_mode_file_is_decompressed(artifact, expected):
+    # As go-getter does: the checksum is that of the file as downloaded, the destination file is the decompressed one.
+    a = only_task(job(task='artifact {\n%s\noptions { checksum = "sha256:%s" }\n}' % (artifact, SHA256)))['artifacts'][0]
+    assert (a['decompress'], a['path'], a['filename']) == expected
+    assert (a['mode'], a['archive'], a['checksum']) == ('file', None, 'sha256:' + SHA256)
+
+
+def test_only_a_compressed_file_has_the_decompress_key():
+    # So the id and the spec label of every other artifact stay as they were.
+    a = only_task(job(task='artifact {\nsource = "https://h/d/linux.img"\n}'))['artifacts'][0]
+    assert 'decompress' not in a
+    a = only_task(job(task='artifact {\nsource = "https://h/d/linux.img.gz"\noptions { archive = false }\n}'))['artifacts'][0]
+    assert 'decompress' not in a
+    assert (a['archive'], a['path']) == (None, 'local/linux.img.gz')

@@ -61,6 +61,37 @@ def test_duplicates(text, message):
     assert error(text) == message
 
 
+_HCL1 = ("which HCL2 does not allow; Nomad reads only HCL2 since 1.9 removed HCL1 (and -hcl1), and so does nomadic.qemu; "
+         "write it as HCL2: ")
+
+
+@pytest.mark.parametrize('text, message', [
+    # The forms of Nomad's HCL2 "Backward Compatibilities" notes.
+    (job(task='meta {\n"team" = "web"\n}'),
+     'job.nomad.hcl: line 12 looks like HCL1: a quoted attribute name ("team" = "web"), ' + _HCL1 + 'team = ... (the name without quotes)'),
+    (job(task='env {\n  "NODE.ROLE" = "db"\n}'),
+     'job.nomad.hcl: line 12 looks like HCL1: a quoted attribute name ("NODE.ROLE" = "db"), ' + _HCL1 +
+     'the block as a map assignment, with the key quoted, such as meta = { "NODE.ROLE" = ... }'),
+    (job(task='meta {\n  rack.row = "r1"\n}'),
+     'job.nomad.hcl: line 12 looks like HCL1: an attribute name with a dot (rack.row = "r1"), ' + _HCL1 +
+     'the block as a map assignment, with the key quoted, such as meta = { "rack.row" = ... }'),
+    (job(config='image_path = "x.img"\nmounts = [\n  {\n    tmpfs_options {\n      size = 1\n    }\n  }\n]'),
+     'job.nomad.hcl: line 12 looks like HCL1: a block inside an assignment (tmpfs_options {), ' + _HCL1 +
+     'tmpfs_options = { ... } (an attribute, not a block)'),
+    (job(task='resources {\n  weight = .25\n}'),
+     'job.nomad.hcl: line 12 looks like HCL1: a decimal without its leading zero (weight = .25), ' + _HCL1 + '0.25 for .25'),
+])
+def test_hcl1_forms_say_so(text, message):
+    assert error(text) == message
+
+
+def test_hcl2_forms_of_old_jobs_are_read():
+    # port_map as a list of maps (as HCL1 decoded it) and quoted keys in a map assignment are HCL2 too.
+    result = read(job(group='network {\n port "http" {}\n}', config='image_path = "x.img"\nport_map = [{ http = 80 }]',
+                      task='meta = { "team" = "web" }'))
+    assert result['tasks'][0]['options']['port_map'] == {'http': 80}
+
+
 @pytest.mark.parametrize('value, number', [(5, 5), (5.0, 5), ('12', 12), (' -3 ', -3), (True, None), (2.5, None), ('1e3', None), (None, None)])
 def test_to_int(value, number):
     assert hcl.to_int(value) == number

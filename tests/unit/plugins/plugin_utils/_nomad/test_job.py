@@ -243,6 +243,52 @@ def test_settings_reported_once_for_all_count_indexes():
     assert [i['key'] for i in result['ignored']] == ['resources.cpu']
 
 
+def test_a_task_directly_under_the_job_is_a_group_of_its_own():
+    # As Nomad's parser makes it: a group named after the task, with the group defaults, before the group blocks.
+    text = (
+        'job "j" {\n'
+        '  task "vm" {\n'
+        '    driver = "qemu"\n'
+        '    config { image_path = "local/a.img" }\n'
+        '    resources { memory = 256 }\n'
+        '  }\n'
+        '  group "g" {\n'
+        '    task "t" {\n'
+        '      driver = "qemu"\n'
+        '      config { image_path = "local/b.img" }\n'
+        '    }\n'
+        '  }\n'
+        '  task "proxy" {\n'
+        '    driver = "docker"\n'
+        '    config { image = "nginx" }\n'
+        '  }\n'
+        '}\n')
+    result = read(text)
+    assert [(t['name'], t['group'], t['task'], t['options']) for t in result['tasks']] == [
+        ('j-vm-vm-0', 'vm', 'vm', {'image_path': 'local/a.img', 'memory': 256, 'labels': labels('j', 'vm', 'vm', 0)}),
+        ('j-g-t-0', 'g', 't', {'image_path': 'local/b.img', 'labels': LABELS}),
+    ]
+    assert [(g['group'], g['count'], g['tasks']) for g in result['groups']] == [
+        ('vm', 1, ['j-vm-vm-0']), ('proxy', 1, []), ('g', 1, ['j-g-t-0'])]
+    assert [(s['group'], s['task']) for s in result['skipped']] == [('proxy', 'proxy')]
+
+
+@pytest.mark.parametrize('text, message', [
+    ('job "j" {\n task "g" {\n driver = "qemu"\n config { image_path = "x" }\n }\n group "g" {}\n}',
+     "job.nomad.hcl: job 'j': task 'g' directly under the job is a group of that name, as in Nomad, and group 'g' is declared "
+     "too; rename one of them"),
+    ('job "j" {\n task "t" {\n driver = "qemu"\n config { image_path = "x" }\n }\n task "t" {\n driver = "qemu"\n'
+     ' config { image_path = "y" }\n }\n}',
+     "job.nomad.hcl: job 'j': task 't' is declared twice directly under the job; task names must be unique there"),
+    ('job "j" {\n task "t" {\n driver = "qemu"\n config { image_path = "x" }\n count = 2\n }\n}',
+     "job.nomad.hcl: job 'j', group 't', task 't': the task has unknown key 'count'; it is not a setting of a task block; "
+     "remove it or fix its spelling"),
+    ('job "j" {\n task {\n driver = "qemu"\n }\n}', 'job.nomad.hcl: job \'j\': task block needs one name, such as task "vm" { ... }'),
+])
+def test_a_task_directly_under_the_job_errors(text, message):
+    assert error(text) == message
+
+
 def test_job_name_and_batch_type():
     result = read(job(job_extra='name = "Web Job"\ntype = "batch"'))
     assert result['name'] == 'Web Job'

@@ -23,6 +23,7 @@ from ansible_collections.nomadic.qemu.tests.unit.plugins.plugin_utils._nomad.job
     WHERE,
     error,
     job,
+    labels,
     only_task,
     read,
 )
@@ -94,6 +95,23 @@ def test_legacy_task_network():
     assert [i['key'] for i in result['ignored']] == ['resources.network.mbits']
 
 
+def test_port_map_without_any_network_block_forwards_nothing():
+    # Nomad's qemu driver skips port_map when the task has no network, without an error; here it is listed as not applied.
+    result = read(job(config='image_path = "x.img"\nport_map {\n ssh = 22\n db = 5432\n}', group='count = 2'))
+    assert [t['options'] for t in result['tasks']] == [{'image_path': 'x.img', 'labels': labels('j', 'g', 't', i)} for i in (0, 1)]
+    assert result['ignored'] == [{
+        'where': "job 'j', group 'g', task 't'", 'key': 'config.port_map',
+        'reason': 'no network block declares its ports (db, ssh), so nothing is forwarded, as in Nomad; add them to a group network '
+                  'block, such as network { port "ssh" {} }, to forward them',
+        'message': "job 'j', group 'g', task 't': config.port_map is not applied: no network block declares its ports (db, ssh), so "
+                   'nothing is forwarded, as in Nomad; add them to a group network block, such as network { port "ssh" {} }, to '
+                   'forward them',
+    }]
+    # The guest ports are still checked.
+    assert error(job(config='image_path = "x.img"\nport_map {\n db = 70000\n}')) == (
+        WHERE + "config.port_map label 'db' has guest port 70000; use a port between 1 and 65535")
+
+
 def test_cores_with_smp_in_args():
     result = read(job(config='image_path = "x.img"\nargs = ["-smp", "2"]', task='resources {\n cores = 4\n}'))
     assert 'cpus' not in result['tasks'][0]['options']
@@ -117,7 +135,14 @@ def test_null_means_unset():
     (job(config='image_path = "x.img"\ngraceful_shutdown = "yes"'), WHERE + "config.graceful_shutdown must be true or false, not 'yes'"),
     (job(config='image_path = "x.img"\nargs = "-nodefaults"'), WHERE + 'config.args must be a list of strings, such as ["-nodefaults"]'),
     (job(config='image_path = "x.img"\nargs = [["-a"]]'), WHERE + "config.args[0] must be a string, not ['-a']"),
-    (job(config='image_path = "x.img"\nport_map {\n db = 6539\n}'),
+    # A label missing from a network block that exists: Nomad's "Unknown port label" when the task starts.
+    (job(group='network {}', config='image_path = "x.img"\nport_map {\n db = 6539\n}'),
+     WHERE + "config.port_map label 'db' has no port in the network block (ports: none); add port \"db\" {} (dynamic) or port \"db\" "
+             "{ static = <host port> } to the group's network block"),
+    (job(group='network {\n port "http" {}\n}', config='image_path = "x.img"\nport_map {\n db = 6539\n}'),
+     WHERE + "config.port_map label 'db' has no port in the network block (ports: http); add port \"db\" {} (dynamic) or port \"db\" "
+             "{ static = <host port> } to the group's network block"),
+    (job(task='resources {\n network {\n mbits = 10\n }\n}', config='image_path = "x.img"\nport_map {\n db = 6539\n}'),
      WHERE + "config.port_map label 'db' has no port in the network block (ports: none); add port \"db\" {} (dynamic) or port \"db\" "
              "{ static = <host port> } to the group's network block"),
     (job(config='image_path = "x.img"\nport_map {\n db = 70000\n}'),
