@@ -19,8 +19,9 @@ import re
 from ansible_collections.nomadic.qemu.plugins.module_utils._errors import QemuTaskError
 from ansible_collections.nomadic.qemu.plugins.module_utils._task.record import ALLOC_SUBDIRS
 
-# ${name} or ${name.LABEL}; $${ is the escape for a literal ${.
-_SEQUENCE_RE = re.compile(r'\$(\$?)\{([^{}]*)\}')
+# $${ (the escape for a literal ${, closed or not), or ${name} or ${name.LABEL}.
+_ESCAPE = '$${'
+_SEQUENCE_RE = re.compile(r'\$\$\{|\$\{([^{}]*)\}')
 _REFERENCE_RE = re.compile(r'^\s*([a-z_]+)(?:\.([A-Za-z0-9_-]+))?\s*$')
 
 # The directories of Nomad's allocation, inside the task directory.
@@ -88,7 +89,7 @@ def _parse(arg, index):
     """``(escaped, content)`` for each ``${...}`` of ``arg``; refuses a ``${`` that is not closed."""
     parts = []
     for match in _SEQUENCE_RE.finditer(arg):
-        parts.append((bool(match.group(1)), match.group(2)))
+        parts.append((match.group(0) == _ESCAPE, match.group(1)))
     # Any ${ left once the matched sequences are taken out is unclosed (or holds a brace).
     if '${' in _SEQUENCE_RE.sub('', arg):
         raise QemuTaskError('args[%d] %r has a ${ that is not closed; close it with }, or write $${ for a literal ${'
@@ -146,13 +147,18 @@ def values(refs, task_dir_path, host_address, memory, cpus, cpu_set):
 def resolve(args, known, host_ports, guest_ports):
     """``args`` with every ``${...}`` replaced: ``known`` from values(), the ports by label; ``$${`` becomes ``${``."""
     def replace(match):
-        if match.group(1):
-            return '${%s}' % match.group(2)
-        name, label = _REFERENCE_RE.match(match.group(2)).groups()
+        if match.group(0) == _ESCAPE:
+            return '${'
+        name, label = _REFERENCE_RE.match(match.group(1)).groups()
         if label is None:
             return known[name]
         return str((host_ports if name == 'host_port' else guest_ports)[label])
     return [_SEQUENCE_RE.sub(replace, arg) if '${' in arg else arg for arg in args]
+
+
+def escape(text):
+    """``text`` as args write it when every ``${`` in it is literal (``$${``): what the job-file reader passes through."""
+    return text.replace('${', _ESCAPE)
 
 
 def make_subdirs(task_dir_path, refs):

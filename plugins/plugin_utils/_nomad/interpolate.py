@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.nomadic.qemu.plugins.module_utils._task.runtime import escape as escape_args
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.hcl import BLOCK_MARK, hcl_text, is_block
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.reader import quote
 from ansible_collections.nomadic.qemu.plugins.plugin_utils._nomad.tables import (
@@ -225,10 +226,10 @@ class Interpolator:
             pieces = []
             end = 0
             for match in _RUNTIME_SEQUENCE_RE.finditer(arg):
-                pieces.append(_escape_args(arg[end:match.start()]))
+                pieces.append(escape_args(arg[end:match.start()]))
                 pieces.append(self._runtime_arg(match, ctx, item_key, env, ports))
                 end = match.end()
-            pieces.append(_escape_args(arg[end:]))
+            pieces.append(escape_args(arg[end:]))
             result.append(''.join(pieces))
         return result
 
@@ -239,7 +240,7 @@ class Interpolator:
         if name and name in ARGS_RUNTIME:
             return ARGS_RUNTIME[name]
         if name and name in env:
-            return _escape_args(env[name])
+            return escape_args(env[name])
         port = name and _PORT_VARIABLE_RE.match(name)
         if port:
             kind, label = port.groups()
@@ -250,7 +251,7 @@ class Interpolator:
             return PORT_VARIABLES[kind] % {'label': label}
         if _NOMAD_RUNTIME_RE.match(expression):
             raise self._unresolved_error(_Unresolved(expression), ctx, key)
-        return _escape_args(match.group(0))
+        return escape_args(match.group(0))
 
     def _template(self, text, ctx, key, resolve, keep):
         try:
@@ -296,11 +297,6 @@ class Interpolator:
                              'environment; write the value out or use a variable' % (key, unresolved.expression, unresolved.expression))
         return ctx.error('%s uses ${%s}, an HCL expression that is not evaluated (variables var.* and local.* are, and %s); '
                          'write the value out or use a variable' % (key, unresolved.expression, resolved))
-
-
-def _escape_args(text):
-    """Text for qemu_task's args, where ``${`` starts a reference: a literal one is written ``$${``."""
-    return text.replace('${', '$${')
 
 
 def _item_key(key, items, index):

@@ -57,10 +57,11 @@ RESOLVED_RUNTIME = ('NOMAD_JOB_NAME', 'NOMAD_JOB_ID', 'NOMAD_GROUP_NAME', 'NOMAD
 # What the task directories are outside config.args: paths relative to the task directory, as qemu_task reads them.
 RELATIVE_DIRS = {'NOMAD_TASK_DIR': 'local', 'NOMAD_ALLOC_DIR': 'alloc', 'NOMAD_SECRETS_DIR': 'secrets'}
 # In config.args, the runtime values only the host knows become qemu_task's own references (its args option).
-ARGS_RUNTIME = {
-    'NOMAD_TASK_DIR': '${local_dir}', 'NOMAD_ALLOC_DIR': '${alloc_dir}', 'NOMAD_SECRETS_DIR': '${secrets_dir}',
-    'NOMAD_MEMORY_LIMIT': '${memory}', 'NOMAD_CPU_CORES': '${cpu_set}', 'NOMAD_ALLOC_ID': '${alloc_id}',
-}
+# The directories are qemu_task's ${local_dir}, ${alloc_dir} and ${secrets_dir} (module_utils/_task/runtime.py).
+ARGS_RUNTIME = dict(
+    [(name, '${%s_dir}' % subdir) for name, subdir in RELATIVE_DIRS.items()],
+    NOMAD_MEMORY_LIMIT='${memory}', NOMAD_CPU_CORES='${cpu_set}', NOMAD_ALLOC_ID='${alloc_id}',
+)
 # ${NOMAD_<kind>_<label>}: the port's host port (Nomad's NOMAD_PORT is the "to" port when the port sets one; the
 # guest port here comes from config.port_map, so "to" is not applied), the host address, or both.
 PORT_VARIABLES = {

@@ -59,6 +59,8 @@ def test_escape_is_a_literal_sequence():
     args = ['$${host_port.http}', 'a$${NOMAD_X}b ${memory}']
     assert runtime.references(args).values == {'memory'}
     assert resolved(args) == ['${host_port.http}', 'a${NOMAD_X}b 512']
+    # an escaped ${ needs no closing brace: it is text
+    assert resolved(['a$${', '$${{x}']) == ['a${', '${{x}']
 
 
 def test_alloc_id_is_a_uuid_stable_per_task_dir():
@@ -191,3 +193,11 @@ def test_a_failed_first_start_removes_the_directories_it_made(env):
     with pytest.raises(QemuTaskError, match='boom'):
         run(env, args=['${alloc_dir}', '${local_dir}'])
     assert not os.path.exists(env['state_dir'])
+
+
+@given(st.text(alphabet='ab${}.$_ ', max_size=20))
+def test_escaped_text_resolves_to_itself(text):
+    """What the job-file reader escapes reaches QEMU as it was written."""
+    args = [runtime.escape(text)]
+    refs = runtime.references(args)
+    assert runtime.resolve(args, runtime.values(refs, '/t', '', 300, 1, None), {}, {}) == [text]
